@@ -1,0 +1,144 @@
+"""The ``newsetl`` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl import db, store
+from etl.config import load_settings
+
+app = typer.Typer(help="newsetl: news feeds → articles → PostgreSQL.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+SourcesOpt = Annotated[Optional[Path], typer.Option("--sources", help="Sources registry (default: $NEWSETL_SOURCES or deploy/sources.toml).")]
+
+
+def _ago(ts: datetime | None) -> str:
+    if ts is None:
+        return "never"
+    secs = (datetime.now(UTC) - ts).total_seconds()
+    future = secs < 0
+    secs = abs(secs)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            text = f"{secs / size:.0f}{unit}"
+            break
+    else:
+        text = f"{secs:.0f}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations from sql/ (each exactly once)."""
+    settings = load_settings()
+    url = db.resolve_database_url(settings)
+    applied = db.upgrade(url)
+    console.print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; schema is up to date"))
+
+
+@app.command()
+def ingest(
+    sources_file: SourcesOpt = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source slug (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Poll every active feed now, whatever its schedule.")] = False,
+) -> None:
+    """Run the ingest flow once: poll due feeds and load new articles."""
+    from flows.ingest import ingest as ingest_flow
+
+    summary = ingest_flow(sources_file=str(sources_file) if sources_file else None,
+                          sources=source or [], force=force, kind="manual")
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    console.print(
+        f"run {summary['run_id']}: {summary['feeds_polled']} feed(s) polled "
+        f"({summary['feeds_failed']} failed), {summary['entries_seen']} entries seen, "
+        f"{summary['articles_new']} new article(s), {summary['articles_updated']} updated, "
+        f"{summary['errors']} error(s)"
+    )
+
+
+@app.command()
+def status() -> None:
+    """Health of every feed: last poll, status, new articles in 24 h, last error."""
+    settings = load_settings()
+    engine = db.get_engine(db.connect(settings))
+    rows = store.feed_status(engine)
+    table = Table(title="Feeds", show_lines=False)
+    for col in ("source", "feed", "lang", "health", "last poll", "HTTP", "next poll", "new 24h", "total", "last error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        if not r["active"]:
+            health = f"[dim]inactive: {r['deactivated_reason']}[/dim]"
+        elif r["last_polled_at"] is None:
+            health = "[yellow]never polled[/yellow]"
+        elif r["consecutive_failures"]:
+            health = f"[red]failing since {_ago(r['failing_since'])} ({r['consecutive_failures']}×)[/red]"
+        else:
+            health = "[green]OK[/green]"
+        table.add_row(r["slug"], r["url"], r["language"] or "", health, _ago(r["last_polled_at"]),
+                      str(r["last_http_status"] or ""), _ago(r["next_poll_at"]) if r["active"] else "",
+                      str(r["new_24h"]), str(r["articles_total"]), r["last_error"] or "")
+    console.print(table)
+
+
+@app.command()
+def articles(limit: Annotated[int, typer.Option("--limit", "-n")] = 20) -> None:
+    """The latest articles."""
+    settings = load_settings()
+    engine = db.get_engine(db.connect(settings))
+    table = Table(title=f"Latest {limit} articles")
+    for col in ("id", "source", "lang", "published (UTC)", "status", "words", "title"):
+        table.add_column(col, overflow="fold")
+    for r in store.latest_articles(engine, limit):
+        table.add_row(str(r["id"]), r["slug"], r["language"] or "",
+                      r["published_at"].strftime("%Y-%m-%d %H:%M") if r["published_at"] else "",
+                      r["extraction_status"], str(r["word_count"] or 0), r["title"] or "")
+    console.print(table)
+
+
+@app.command()
+def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0.0.2-4.")] = 8765) -> None:
+    """Serve the bundled offline demo outlets and run the real ingest flow against them."""
+    from etl.demo.server import DemoSites
+    from flows.ingest import ingest as ingest_flow
+
+    os.environ["NEWSETL_ALLOW_PRIVATE_NETWORKS"] = "1"
+    settings = load_settings()
+    demo_dir = settings.home / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    with DemoSites(port=port) as sites:
+        sources_path = demo_dir / "sources.toml"
+        sources_path.write_text(sites.sources_toml(min_request_interval=0.05), encoding="utf-8")
+        console.print(f"demo outlets: {', '.join(sites.base_urls.values())}")
+        summary = ingest_flow(sources_file=str(sources_path), force=True, kind="demo")
+    _print_summary(summary)
+    engine = db.get_engine(db.connect(settings))
+    latest = store.latest_articles(engine, 8)
+    total = store.article_count(engine)
+    console.print(f"{total} article(s) in the database; latest:")
+    for r in latest:
+        console.print(f"  [{r['slug']}/{r['language']}] {r['title']}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,158 @@
+"""Normalization: feed entry + fetch outcome + extraction → one article record ready to load.
+
+Everything that decides *what a row says* lives here: UTC dates, the canonical URL, text
+normalization and the content hash (so that the same text always hashes the same, whatever
+whitespace or Unicode form the page used), and the language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dateutil import parser as dateparser
+
+from etl.extract import Extraction, html_to_text
+from etl.feeds import FeedEntry
+from etl.urls import canonicalize
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+
+
+def normalize_text(text: str | None) -> str | None:
+    """NFC, no control or zero-width characters, single spaces, paragraphs separated by one
+    blank line. Idempotent: normalize_text(normalize_text(x)) == normalize_text(x)."""
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    paragraphs = []
+    for line in text.split("\n"):
+        line = _SPACES.sub(" ", line).strip()
+        if line:
+            paragraphs.append(line)
+    return "\n\n".join(paragraphs) or None
+
+
+def normalize_inline(text: str | None) -> str | None:
+    """Titles and descriptions: one line."""
+    text = normalize_text(text)
+    return " ".join(text.split()) if text else None
+
+
+def content_hash(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
+
+
+def to_utc(value: str | datetime | None) -> datetime | None:
+    """Parses a date or datetime; naive values are taken as UTC (the convention of feeds)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = dateparser.isoparse(value)
+        except (ValueError, OverflowError):
+            try:
+                dt = dateparser.parse(value)
+            except (ValueError, OverflowError):
+                return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def detect_language(text: str | None) -> str | None:
+    if not text or len(text) < 40:
+        return None
+    import py3langid
+
+    lang, _score = py3langid.classify(text[:5000])
+    return lang
+
+
+@dataclass
+class ArticleRecord:
+    """One row of ``articles`` plus the feed reference that brought it."""
+
+    source_id: int
+    feed_id: int | None
+    entry_key: str
+    url: str
+    canonical_url: str
+    final_url: str | None
+    guid: str | None
+    title: str | None
+    description: str | None
+    body: str | None
+    language: str | None
+    authors: list[str]
+    published_at: datetime | None
+    updated_at: datetime | None
+    fetched_at: datetime | None
+    content_hash: str | None
+    http_status: int | None
+    extraction_status: str
+    extraction_error: str | None
+    sitename: str | None = None
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    image_url: str | None = None
+    word_count: int | None = None
+    page_canonical_url: str | None = None
+
+
+def build_record(
+    *,
+    source_id: int,
+    feed_id: int | None,
+    feed_language: str | None,
+    entry: FeedEntry,
+    extraction: Extraction,
+    final_url: str | None,
+    http_status: int | None,
+    fetched_at: datetime | None,
+) -> ArticleRecord:
+    body = normalize_text(extraction.text)
+    page_date = to_utc(extraction.date)
+    # The feed's timestamp has the time of day; trafilatura's default date is day-only, so it
+    # only wins when the feed has none.
+    published = entry.published_at or page_date
+    description = normalize_inline(extraction.description) or normalize_inline(
+        html_to_text(entry.summary) if entry.summary else None
+    )
+    language = feed_language or extraction.language or detect_language(body)
+    authors = list(dict.fromkeys(a for a in (extraction.authors or list(entry.authors)) if a))
+    return ArticleRecord(
+        source_id=source_id,
+        feed_id=feed_id,
+        entry_key=entry.entry_key,
+        url=entry.link,
+        canonical_url=entry.canonical_url or canonicalize(entry.link),
+        final_url=final_url,
+        guid=entry.guid,
+        title=normalize_inline(entry.title) or normalize_inline(extraction.title),
+        description=description,
+        body=body,
+        language=language,
+        authors=authors,
+        published_at=published,
+        updated_at=entry.updated_at if entry.updated_at and published and entry.updated_at > published else None,
+        fetched_at=fetched_at,
+        content_hash=content_hash(body),
+        http_status=http_status,
+        extraction_status=extraction.status,
+        extraction_error=extraction.error,
+        sitename=extraction.sitename,
+        categories=list(dict.fromkeys(list(extraction.categories) + list(entry.categories))),
+        tags=list(extraction.tags),
+        image_url=extraction.image_url or entry.image_url,
+        word_count=len(body.split()) if body else 0,
+        page_canonical_url=extraction.page_canonical_url,
+    )
+

@@ -1,0 +1,90 @@
+"""Fixtures: a real PostgreSQL database per test session, the demo sites, Prefect's harness.
+
+Databases: with ``TEST_DATABASE_URL`` (CI: the PostgreSQL at 127.0.0.1:5432) each session
+creates its own throwaway database on that server; without it, an embedded PostgreSQL in a
+temporary directory — so the suite also passes on a fresh laptop.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Settings must be in place before Prefect is imported anywhere.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="newsetl-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ["NEWSETL_ALLOW_PRIVATE_NETWORKS"] = "1"
+os.environ.setdefault("NEWSETL_HOME", tempfile.mkdtemp(prefix="newsetl-home-"))
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from etl import db  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _admin_conninfo(url: str) -> str:
+    u = make_url(db.to_sqlalchemy_url(url))
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def db_url() -> Iterator[str]:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pgdata = Path(tempfile.mkdtemp(prefix="newsetl-pg-")) / "pgdata"
+        base = db.start_embedded(pgdata)
+    name = f"newsetl_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    os.environ["NEWSETL_DATABASE_URL"] = url
+    yield url
+    db.get_engine(url).dispose()
+    with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+TABLES = ("article_feeds", "articles", "feed_polls", "ingestion_runs", "feeds", "sources")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    """The session database, emptied before the test."""
+    eng = db.get_engine(db_url)
+    with eng.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return eng
+
+
+@pytest.fixture(scope="session")
+def demo_sites() -> Iterator[object]:
+    from etl.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        yield sites
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared real-world data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,84 @@
+"""End to end: the real Prefect ``ingest`` flow against local sites and real PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from flows.ingest import ingest
+from tests.test_extract import PARAS
+from tests.webserver import TestWeb, respond, static
+
+
+def _rss(web: TestWeb, items: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{title}</title><link>{web.url(path)}</link><guid>{path}</guid>"
+        f"<pubDate>Fri, 20 Nov 2026 1{i}:00:00 GMT</pubDate><description>Summary of {title}</description></item>"
+        for i, (path, title) in enumerate(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{body}</channel></rss>'
+
+
+def _page(title: str) -> str:
+    return (f"<html lang='en'><head><title>{title}</title></head><body><nav>Home World</nav><article>"
+            f"<h1>{title}</h1>" + "".join(f"<p>{p} ({title})</p>" for p in PARAS) + "</article></body></html>")
+
+
+def _write_sources(tmp_path: Path, feeds: dict[str, str]) -> str:
+    lines = ['[[sources]]\nslug = "local"\nname = "Local"\nmin_request_interval = 0.0']
+    for name, url in feeds.items():
+        lines.append(f'  [[sources.feeds]]\n  url = "{url}"\n  language = "en"\n  section = "{name}"')
+    path = tmp_path / "sources.toml"
+    path.write_text("\n".join(lines))
+    return str(path)
+
+
+def test_bad_feeds_are_recorded_and_the_rest_loads(engine: Engine, prefect_harness: None, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSETL_READ_TIMEOUT", "1")
+
+    def slow(h):
+        time.sleep(3)
+        respond(h, 200, b"<rss/>")
+
+    with TestWeb() as web:
+        web.route("/good.xml", static(_rss(web, [("/a1", "Alpha"), ("/a2", "Beta"), ("/gone", "Gamma")]),
+                                      content_type="application/rss+xml"))
+        web.route("/a1", static(_page("Alpha")))
+        web.route("/a2", static(_page("Beta")))
+        web.route("/slow.xml", slow)
+        web.route("/html.xml", static("<html><body>This is not a feed</body></html>"))
+        sources = _write_sources(tmp_path, {
+            "good": web.url("/good.xml"), "missing": web.url("/missing.xml"),
+            "slow": web.url("/slow.xml"), "html": web.url("/html.xml"),
+        })
+        summary = ingest(sources_file=sources)
+        assert summary["feeds_polled"] == 4 and summary["feeds_failed"] == 3
+        assert summary["articles_new"] == 3
+        with engine.connect() as conn:
+            polls = dict(conn.execute(text(
+                "SELECT f.section, p.error_kind FROM feed_polls p JOIN feeds f ON f.id = p.feed_id")).all())
+            assert polls == {"good": None, "missing": "http", "slow": "timeout", "html": "parse"}
+            errors = dict(conn.execute(text("SELECT section, last_error FROM feeds")).all())
+            assert "HTTP 404" in errors["missing"] and errors["good"] is None
+            rows = {r.title: r for r in conn.execute(text(
+                "SELECT title, extraction_status, extraction_error, body, published_at FROM articles"))}
+            assert rows["Alpha"].extraction_status == "ok" and "Darién" in rows["Alpha"].body
+            # the page that 404s keeps the feed's title and summary and says why
+            assert rows["Gamma"].extraction_status == "feed_summary"
+            assert "HTTP 404" in rows["Gamma"].extraction_error
+            assert rows["Gamma"].body == "Summary of Gamma"
+            run = conn.execute(text("SELECT status, feeds_polled, feeds_failed, articles_new FROM ingestion_runs")).one()
+            assert tuple(run) == ("completed", 4, 3, 3)
+
+        # Rerun: nothing is due (schedule) → nothing polled; forced → polled, still no duplicates.
+        again = ingest(sources_file=sources)
+        assert again["feeds_polled"] == 0
+        forced = ingest(sources_file=sources, force=True)
+        assert forced["feeds_polled"] == 4 and forced["articles_new"] == 0
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 3
+        assert web.hits("/a1") == 1  # known entries are never fetched again
