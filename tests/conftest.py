@@ -55,15 +55,15 @@ def db_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = ("article_feeds", "articles", "feed_polls", "ingestion_runs", "feeds", "sources")
-
-
 @pytest.fixture
 def engine(db_url: str) -> Engine:
-    """The session database, emptied before the test."""
+    """The session database, every table of ours emptied before the test."""
     eng = db.get_engine(db_url)
     with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        tables = conn.execute(text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE '%yoyo%'")).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     return eng
 
 
