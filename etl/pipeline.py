@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -128,6 +128,8 @@ class BatchResult:
     updated: int
     unchanged: int
     failed: int  # rows whose extraction_status is 'failed'
+    duplicates: int = 0  # exact duplicates (no row added)
+    new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
 
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
@@ -137,4 +139,5 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     records = build_records(items, pages)
     loaded = store.upsert_articles(engine, records)
     failed = sum(1 for r in records if r.extraction_status == "failed")
-    return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed)
+    return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
+                       loaded.duplicates, loaded.new_ids)

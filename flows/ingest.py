@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, store
+from etl import db, pipeline, stories, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
 
@@ -37,6 +37,19 @@ def poll_feed(db_url: str, fetcher: Fetcher, settings: Settings, feed: store.Fee
 def process_batch(db_url: str, fetcher: Fetcher, settings: Settings,
                   items: list[pipeline.WorkItem]) -> pipeline.BatchResult:
     return pipeline.process_batch(db.get_engine(db_url), fetcher, settings, items)
+
+
+@task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)
+def assign_stories(db_url: str, run_id: int, article_ids: list[int]) -> stories.AssignCounts | None:
+    """Near-duplicates and stories for one loaded batch; a failure is logged, never fatal."""
+    engine = db.get_engine(db_url)
+    try:
+        counts = stories.assign(engine, article_ids)
+    except Exception:
+        get_run_logger().exception("story assignment failed for %d article(s)", len(article_ids))
+        return None
+    stories.record_run_counts(engine, run_id, counts)
+    return counts
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=TASK_WORKERS))
@@ -78,6 +91,10 @@ def ingest(
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
+                counts.duplicates += out.duplicates
+                # in batch order, one at a time: story assignment is order-dependent
+                if out.new_ids and assign_stories(db_url, run_id, out.new_ids) is None:
+                    counts.errors += 1
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
