@@ -60,11 +60,18 @@ def outlet_index(sources: Iterable[tuple[int, str, str]]) -> list[tuple[str, Out
     return sorted(index.items(), key=lambda kv: (-len(kv[0]), kv[0]))
 
 
-def _outlet_at(folded: str, index: list[tuple[str, Outlet]]) -> Outlet | None:
+_LIST_SEP = re.compile(r"^\s*(?:,|and|y|e|et|&)\s+(?:(?:the|la|el|le|l'|l’|les|los|las)\s*)?")
+
+
+def _outlet_span(folded: str, index: list[tuple[str, Outlet]]) -> tuple[Outlet | None, int]:
     for alias, outlet in index:
         if folded.startswith(alias) and (len(folded) == len(alias) or not folded[len(alias)].isalnum()):
-            return outlet
-    return None
+            return outlet, len(alias)
+    return None, 0
+
+
+def _outlet_at(folded: str, index: list[tuple[str, Outlet]]) -> Outlet | None:
+    return _outlet_span(folded, index)[0]
 
 
 def find_citations(text: str | None, index: list[tuple[str, Outlet]],
@@ -75,12 +82,20 @@ def find_citations(text: str | None, index: list[tuple[str, Outlet]],
     found: dict[str, Citation] = {}
 
     def add(outlet: Outlet | None, cue: str) -> None:
-        if outlet and outlet.source_id != own_source_id and outlet.name not in found:
+        own = own_source_id is not None and outlet is not None and outlet.source_id == own_source_id
+        if outlet and not own and outlet.name not in found:
             found[outlet.name] = Citation(outlet, cue)
 
-    folded = fold(text)  # same length as text for the scripts we handle (accents dropped, not split)
+    folded = fold(text)
     for m in _CUE.finditer(folded):
-        add(_outlet_at(folded[m.end():m.end() + 60], index), m.group(0).strip())
+        rest = folded[m.end():m.end() + 120]
+        # "from France 24 and the Voice of America": every outlet of a list counts
+        while rest:
+            outlet, length = _outlet_span(rest, index)
+            if outlet is None:
+                break
+            add(outlet, m.group(0).strip())
+            rest = _LIST_SEP.sub("", rest[length:], count=1) if _LIST_SEP.match(rest[length:]) else ""
     for m in _PAREN.finditer(text):
         add(_outlet_at(fold(m.group(1)), index), m.group(0))
     for m in _REPORTED.finditer(text):

@@ -78,7 +78,8 @@ def similarity(a: set[str], b: set[str]) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class NearDuplicate:
-    original_id: int   # the earliest article of the family (never itself a copy)
+    original_id: int   # the earliest stored article of the family (never itself a copy)
+    original_time: datetime
     matched_id: int    # the stored article that the text matched
     jaccard: float
     containment: float
@@ -115,7 +116,7 @@ def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
     for c in cands:
         jac, cont = similarity(mine, shingles(c.body, SHINGLE))
         if jac >= JACCARD_MIN or cont >= CONTAINMENT_MIN:
-            found = NearDuplicate(c.root, c.id, jac, cont)
+            found = NearDuplicate(c.root, c.root_time, c.id, jac, cont)
             key = (c.root_time, c.root)
             if best is None or key < best[:2]:
                 best = (c.root_time, c.root, found)
@@ -130,6 +131,14 @@ def store_bands(conn: Connection, article_id: int, bands: Sequence[tuple[int, in
         SELECT :id, b, h FROM unnest(CAST(:bands AS smallint[]), CAST(:hashes AS bigint[])) AS q(b, h)
         ON CONFLICT (article_id, band) DO UPDATE SET hash = excluded.hash"""),
         {"id": article_id, "bands": [b for b, _ in bands], "hashes": [h for _, h in bands]})
+
+
+def make_original(conn: Connection, article_id: int, old_original_id: int) -> None:
+    """A copy that arrives after its original but was published before it becomes the
+    original of the family: every member, the old original included, points at it."""
+    conn.execute(text("""
+        UPDATE articles SET duplicate_of = :id
+         WHERE (id = :old OR duplicate_of = :old) AND id <> :id"""), {"id": article_id, "old": old_original_id})
 
 
 def mark_duplicate(conn: Connection, article_id: int, original_id: int) -> None:

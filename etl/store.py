@@ -184,7 +184,7 @@ class LoadResult:
     updated: int = 0
     unchanged: int = 0
     duplicates: int = 0  # exact duplicates: no row added, URL and feed reference recorded
-    new_ids: list[int] = field(default_factory=list)  # inserted rows, for the dedup/story stage
+    new_ids: list[int] = field(default_factory=list, compare=False)  # inserted rows, for the dedup/story stage
 
 
 # Bodies shorter than this (teasers, "read more" summaries) are too generic to call two pages

@@ -321,15 +321,28 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         bands = dedup.bands_for(art.body)
         near = dedup.find_near_duplicate(conn, art.id, art.body, bands)
         dedup.store_bands(conn, art.id, bands)
+        took_over = False
         if near is not None:
-            dedup.mark_duplicate(conn, art.id, near.original_id)
             counts.near_duplicates += 1
-            story_id = conn.execute(text("SELECT story_id FROM story_articles WHERE article_id = :id"),
-                                    {"id": near.original_id}).scalar()
-            if story_id is not None:
-                relation, method, sim = "near_duplicate", "minhash", near.score
-                if story_id not in profiles:
-                    profiles.update(_load_profiles_by_id(conn, [story_id]))
+            member = conn.execute(text(
+                "SELECT story_id, relation, score, method FROM story_articles WHERE article_id = :id"),
+                {"id": near.original_id}).first()
+            if (art.time, art.id) < (near.original_time, near.original_id):
+                # published before the stored "original": this one is the original, and it
+                # takes over the old original's place in the story
+                dedup.make_original(conn, art.id, near.original_id)
+                if member is not None:
+                    conn.execute(text("""
+                        UPDATE story_articles SET relation = 'near_duplicate', method = 'minhash', score = :s
+                         WHERE article_id = :id"""), {"id": near.original_id, "s": near.score})
+                    story_id, relation, sim, method = member.story_id, member.relation, member.score, member.method
+                    took_over = True
+            else:
+                dedup.mark_duplicate(conn, art.id, near.original_id)
+                if member is not None:
+                    story_id, relation, method, sim = member.story_id, "near_duplicate", "minhash", near.score
+            if story_id is not None and story_id not in profiles:
+                profiles.update(_load_profiles_by_id(conn, [story_id]))
 
         # 2. attribution cues (recorded whatever happens next)
         cites = attribution.find_citations(
@@ -352,7 +365,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                     s, _m = score(art, p, cfg)
                     if s >= cfg.cites_threshold and (story_id is None or s > sim):
                         story_id, relation, sim, method = p.story_id, "cites", s, "attribution"
-        if story_id is not None and relation in ("same_story", "cites", "near_duplicate"):
+        if story_id is not None and relation != "original":
             for c in cites:
                 if c.outlet.source_id is None:
                     continue
@@ -381,7 +394,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                 VALUES (:title, :t, :t) RETURNING id"""), {"title": art.title, "t": art.time}).scalar_one()
             profiles[story_id] = Profile(story_id, art.time, art.time)
             counts.stories_new += 1
-        elif relation != "near_duplicate":
+        elif relation != "near_duplicate" and not took_over:
             counts.stories_joined += 1
         conn.execute(text("""
             INSERT INTO story_articles (story_id, article_id, relation, score, method)
@@ -389,7 +402,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
             {"s": story_id, "a": art.id, "rel": relation, "score": sim, "method": method})
         prof = profiles[story_id]
         # a copy adds no new evidence: counting its words twice would tilt the profile
-        prof.add(art, profile_too=relation != "near_duplicate")
+        prof.add(art, profile_too=relation != "near_duplicate" and not took_over)
         touched.add(story_id)
         conn.execute(text("UPDATE article_features SET assigned_at = now() WHERE article_id = :id"),
                      {"id": art.id})
