@@ -303,6 +303,34 @@ def _outlets(conn: Connection) -> list[tuple[str, attribution.Outlet]]:
 
 # --- assignment -------------------------------------------------------------------------------
 
+class _Inverted:
+    """Feature → stories of the loaded window, so that an article is scored only against
+    stories that share a named entity, a number or two content words with it (an embedding
+    alone never makes a story: the design notes found it must be combined with overlap)."""
+
+    def __init__(self) -> None:
+        self.entities: dict[str, set[int]] = {}
+        self.terms: dict[str, set[int]] = {}
+
+    def add(self, p: Profile, art: "Item | None" = None) -> None:
+        ents = list(art.entities) + list(art.numbers) if art else list(p.entities) + list(p.numbers)
+        terms = art.terms if art else list(p.terms)
+        for e in ents:
+            self.entities.setdefault(e, set()).add(p.story_id)
+        for t in terms:
+            self.terms.setdefault(t, set()).add(p.story_id)
+
+
+def _candidates(art: "Item", inv: _Inverted) -> set[int]:
+    out: set[int] = set()
+    for e in list(art.entities) + list(art.numbers):
+        out |= inv.entities.get(e, set())
+    hits: Counter = Counter()
+    for t in art.terms:
+        hits.update(inv.terms.get(t, ()))
+    out |= {sid for sid, n in hits.items() if n >= 2}
+    return out
+
 def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> AssignCounts:
     counts = AssignCounts()
     if not items:
@@ -310,6 +338,9 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
     window = timedelta(hours=cfg.window_hours)
     profiles = _load_profiles(conn, items[0].time - window, items[-1].time + window)
     outlets = _outlets(conn)
+    inverted = _Inverted()
+    for p in profiles.values():
+        inverted.add(p)
     touched: set[int] = set()
     for art in items:
         counts.processed += 1
@@ -347,7 +378,8 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         # 2. attribution cues (recorded whatever happens next)
         cites = attribution.find_citations(
             "\n".join(x for x in (art.title, art.description, art.body) if x), outlets, art.source_id)
-        active = [p for p in profiles.values() if p.last >= art.time - window and p.first <= art.time + window]
+        active = [profiles[sid] for sid in sorted(_candidates(art, inverted))
+                  if profiles[sid].last >= art.time - window and profiles[sid].first <= art.time + window]
         if story_id is None:
             best: tuple[float, int, str] | None = None
             for p in active:
@@ -393,6 +425,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                 INSERT INTO stories (title, first_published_at, last_published_at)
                 VALUES (:title, :t, :t) RETURNING id"""), {"title": art.title, "t": art.time}).scalar_one()
             profiles[story_id] = Profile(story_id, art.time, art.time)
+            inverted.add(profiles[story_id])
             counts.stories_new += 1
         elif relation != "near_duplicate" and not took_over:
             counts.stories_joined += 1
@@ -403,6 +436,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         prof = profiles[story_id]
         # a copy adds no new evidence: counting its words twice would tilt the profile
         prof.add(art, profile_too=relation != "near_duplicate" and not took_over)
+        inverted.add(prof, art)
         touched.add(story_id)
         conn.execute(text("UPDATE article_features SET assigned_at = now() WHERE article_id = :id"),
                      {"id": art.id})
