@@ -60,13 +60,14 @@ LOCK_KEY = 0x6E657773  # 'news': serializes story assignment across processes
 @dataclass(frozen=True)
 class StoryConfig:
     window_hours: float = 72.0
-    threshold: float = 0.35
+    threshold: float = 0.40
     cites_threshold: float = 0.22           # with an attribution cue to a member outlet
     # same-language weights: entities, terms, numbers, embedding (sum 1)
-    weights: tuple[float, float, float, float] = (0.4, 0.3, 0.1, 0.2)
+    weights: tuple[float, float, float, float] = (0.3, 0.3, 0.1, 0.3)
     # across languages (no shared words): entities, numbers, embedding
     cross_weights: tuple[float, float, float] = (0.4, 0.1, 0.5)
     time_penalty: float = 0.05              # subtracted at a full window's distance
+    min_entity: float = 0.0                 # entity cosine below this vetoes a join
     feature_chars: int = 1500               # title + lead text for terms/entities/numbers
     lead_chars: int = 300                   # title + lead text for the embedding
     use_embedding: bool = True
@@ -133,18 +134,19 @@ class Profile:
             self.embedded_count += 1
 
 
-def _coverage(feats: Sequence[str], counts: Counter, n: int) -> float:
-    """Share of the article's features the story mentions, each weighted by √(share of members
-    that mention it): one member in ten naming a place counts little, all of them a lot."""
-    if not feats or n <= 0:
+def _cosine(feats: Sequence[str], counts: Counter) -> float:
+    """Cosine between the article's feature set and the story's member counts: a feature most
+    members mention weighs more than one a single member mentioned."""
+    if not feats or not counts:
         return 0.0
-    return sum(math.sqrt(min(1.0, counts.get(f, 0) / n)) for f in feats) / len(feats)
+    norm = math.sqrt(sum(v * v for v in counts.values()))
+    return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
 
 
 def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
     """(similarity, method) of an article to a story profile."""
-    ent = _coverage(art.entities, prof.entities, prof.member_count)
-    num = _coverage(art.numbers, prof.numbers, prof.member_count)
+    ent = _cosine(art.entities, prof.entities)
+    num = _cosine(art.numbers, prof.numbers)
     emb = None
     if art.embedding is not None and prof.centroid is not None and cfg.use_embedding:
         norm = float(np.linalg.norm(prof.centroid))
@@ -160,7 +162,7 @@ def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
             total = lexical + semantic
     else:
         we, wt, wn, wv = cfg.weights
-        term = _coverage(art.terms, prof.terms, prof.member_count)
+        term = _cosine(art.terms, prof.terms)
         lexical = we * ent + wt * term + wn * num
         if emb is None:
             semantic, total = 0.0, lexical / (we + wt + wn)
@@ -169,6 +171,8 @@ def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
     dt = abs((art.time - prof.last).total_seconds()) if art.time > prof.last else \
         max(0.0, (prof.first - art.time).total_seconds())
     total -= cfg.time_penalty * min(1.0, dt / (cfg.window_hours * 3600))
+    if art.entities and ent < cfg.min_entity:
+        total = min(total, cfg.threshold - 1e-6)  # no shared names/places: never the same event
     return total, ("embedding" if semantic > lexical else "lexical")
 
 
