@@ -61,78 +61,84 @@ def article_text(rng: random.Random, e: int) -> tuple[str, str, list[str], list[
 
 
 def bulk_load(url: str, n: int, seed: int = 1) -> datetime:
-    """COPYs a synthetic corpus of ``n`` articles; returns the time of the last one."""
+    """COPYs a synthetic corpus of ``n`` articles; returns the time of the last one.
+
+    One pass over the articles feeds two COPY streams (articles, article_features) on two
+    connections; LSH bands (random: the stored corpus has no copies) are generated server-side.
+    """
     rng = random.Random(seed)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     step = timedelta(days=1) / RATE_PER_DAY
     end = START + step * n
     window_start = end - timedelta(hours=96)
-    with psycopg.connect(conninfo) as conn:
-        conn.execute("INSERT INTO sources (id, slug, name) VALUES (1, 'synthetic', 'Synthetic')")
+    story_of = [0] * (n + 1)
+    stories_seen: dict[int, list] = {}
+    with psycopg.connect(conninfo) as c1, psycopg.connect(conninfo) as c2:
+        c1.execute("INSERT INTO sources (id, slug, name) VALUES (1, 'synthetic', 'Synthetic')")
+        c1.commit()
+        c2.execute("CREATE TEMP TABLE f_stage (LIKE article_features INCLUDING DEFAULTS)")
         # an event lives ~1 day, so at any time ~2,000 articles / ~500 stories are active
-        with conn.cursor() as cur, \
-                cur.copy("COPY articles (id, source_id, url, canonical_url, title, body, language, "
-                         "published_at, content_hash, extraction_status, word_count) FROM STDIN") as cp:
+        with c1.cursor() as k1, c2.cursor() as k2, \
+                k1.copy("COPY articles (id, source_id, url, canonical_url, title, body, language, "
+                        "published_at, content_hash, extraction_status, word_count) FROM STDIN") as cp1, \
+                k2.copy("COPY f_stage (article_id, event_time, language, terms, entities, numbers, "
+                        "assigned_at) FROM STDIN") as cp2:
             for i in range(1, n + 1):
                 e = (i // 4) + rng.randrange(0, 3)
-                title, body, *_ = article_text(rng, e)
+                title, body, terms, ents, nums = article_text(rng, e)
                 t = START + step * i
-                cp.write_row((i, 1, f"https://syn.example/a/{i}", f"https://syn.example/a/{i}", title, body,
-                              "en", t, content_hash(body), "ok", 120))
-        print(f"  articles: {n}", file=sys.stderr)
-        rng = random.Random(seed)
-        stories_seen: dict[int, tuple[int, datetime, datetime, int]] = {}
-        with conn.cursor() as cur, \
-                cur.copy("COPY article_features (article_id, event_time, language, terms, entities, numbers, "
-                         "assigned_at) FROM STDIN") as cp:
-            for i in range(1, n + 1):
-                e = (i // 4) + rng.randrange(0, 3)
-                _title, _body, terms, ents, nums = article_text(rng, e)
-                t = START + step * i
-                cp.write_row((i, t, "en", terms, ents, nums, t))
-                sid, first, _last, cnt = stories_seen.get(e, (e + 1, t, t, 0))
-                stories_seen[e] = (sid, first, t, cnt + 1)
-        with conn.cursor() as cur, \
-                cur.copy("COPY article_lsh (article_id, band, hash) FROM STDIN") as cp:
-            for i in range(1, n + 1):
-                for b in range(50):
-                    cp.write_row((i, b, rng.getrandbits(63)))
-        print("  features + bands", file=sys.stderr)
-        with conn.cursor() as cur, cur.copy(
+                u = f"https://syn.example/a/{i}"
+                cp1.write_row((i, 1, u, u, title, body, "en", t, None, "ok", 90))
+                cp2.write_row((i, t, "en", terms, ents, nums, t))
+                st = stories_seen.get(e)
+                if st is None:
+                    stories_seen[e] = [len(stories_seen) + 1, t, t, 1]
+                else:
+                    st[2], st[3] = t, st[3] + 1
+                story_of[i] = stories_seen[e][0]
+        c1.commit()
+        c2.execute("INSERT INTO article_features SELECT * FROM f_stage")
+        c2.commit()
+        print(f"  articles + features: {n}", file=sys.stderr)
+        c1.execute("""INSERT INTO article_lsh (article_id, band, hash)
+                      SELECT i, b, (random() * 9.2e18 - 4.6e18)::bigint
+                        FROM generate_series(1, %s) i, generate_series(0, 49) b""", (n,))
+        c1.commit()
+        print("  bands", file=sys.stderr)
+        with c1.cursor() as k1, k1.copy(
                 "COPY stories (id, title, first_published_at, last_published_at, article_count, source_count, "
                 "language_count) FROM STDIN") as cp:
             for e, (sid, first, last, cnt) in stories_seen.items():
                 cp.write_row((sid, f"event {e}", first, last, cnt, 1, 1))
-        rng = random.Random(seed)
-        with conn.cursor() as cur, cur.copy(
+        with c1.cursor() as k1, k1.copy(
                 "COPY story_articles (story_id, article_id, relation, score, method) FROM STDIN") as cp:
             firsts: set[int] = set()
             for i in range(1, n + 1):
-                e = (i // 4) + rng.randrange(0, 3)
-                article_text(rng, e)
-                sid = stories_seen[e][0]
+                sid = story_of[i]
                 cp.write_row((sid, i, "same_story" if sid in firsts else "original",
-                              None if sid not in firsts else 0.5, None if sid not in firsts else "lexical"))
+                              0.5 if sid in firsts else None, "lexical" if sid in firsts else None))
                 firsts.add(sid)
         # profiles: counts for every story; term detail only where the window can read it
-        with conn.cursor() as cur, cur.copy(
+        with c1.cursor() as k1, k1.copy(
                 "COPY story_profiles (story_id, member_count, terms, entities, numbers, languages, source_ids) "
                 "FROM STDIN") as cp:
             for e, (sid, _first, last, cnt) in stories_seen.items():
-                terms, names, nums = event_vocab(rng, e)
-                weight = cnt if last >= window_start else 1
-                cp.write_row((sid, cnt, json.dumps({t[:7]: weight for t in terms}),
-                              json.dumps({x.lower(): weight for x in names}), json.dumps({x: weight for x in nums}),
-                              ["en"], [1]))
+                if last >= window_start:
+                    terms, names, nums = event_vocab(rng, e)
+                    detail = (json.dumps({t[:7]: cnt for t in terms}), json.dumps({x.lower(): cnt for x in names}),
+                              json.dumps({x: cnt for x in nums}))
+                else:
+                    detail = ("{}", "{}", "{}")
+                cp.write_row((sid, cnt, *detail, ["en"], [1]))
         for table in ("articles", "stories"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-        conn.commit()
+            c1.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        c1.commit()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return end
 
 
-def measure(url: str, end: datetime, new: int = 300, batch: int = 50, seed: int = 99) -> list[float]:
+def measure(url: str, end: datetime, new: int = 500, batch: int = 50, seed: int = 99) -> list[float]:
     engine = db.get_engine(url)
     rng = random.Random(seed)
     cfg = replace(stories.StoryConfig(), use_embedding=False)

@@ -68,6 +68,9 @@ class StoryConfig:
     cross_weights: tuple[float, float, float] = (0.4, 0.1, 0.5)
     time_penalty: float = 0.05              # subtracted at a full window's distance
     min_entity: float = 0.0                 # entity cosine below this vetoes a join
+    # without the encoder, lexical scores (renormalized to weights summing to 1) are scaled so
+    # that this, their own tuned threshold, lands on `threshold`
+    lexical_threshold: float = 0.30
     feature_chars: int = 1500               # title + lead text for terms/entities/numbers
     lead_chars: int = 300                   # title + lead text for the embedding
     use_embedding: bool = True
@@ -155,7 +158,7 @@ def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
     if cross:
         we, wn, wv = cfg.cross_weights
         if emb is None:  # no encoder: entities and numbers only, rescaled
-            total = (we * ent + wn * num) / (we + wn)
+            total = (we * ent + wn * num) / (we + wn) * cfg.threshold / cfg.lexical_threshold
             lexical, semantic = total, 0.0
         else:
             lexical, semantic = we * ent + wn * num, wv * emb
@@ -165,7 +168,7 @@ def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
         term = _cosine(art.terms, prof.terms)
         lexical = we * ent + wt * term + wn * num
         if emb is None:
-            semantic, total = 0.0, lexical / (we + wt + wn)
+            semantic, total = 0.0, lexical / (we + wt + wn) * cfg.threshold / cfg.lexical_threshold
         else:
             semantic, total = wv * emb, lexical + wv * emb
     dt = abs((art.time - prof.last).total_seconds()) if art.time > prof.last else \

@@ -194,3 +194,31 @@ def test_attribution_cues_name_known_outlets_only() -> None:
     assert attribution.find_citations("according to the minister, selon le ministre", index) == []
     # an outlet never cites itself
     assert attribution.find_citations("based on information from France 24", index, own_source_id=1) == []
+
+
+def test_recluster_cli_rebuilds_the_window(engine: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    src = _setup(engine)
+    recs = [_record(src["voa"], "https://voa.example/a/quake.html", TEXT, hours=0),
+            _record(src["wire"], "https://wire.example/news/quake", _edit(TEXT, 25), hours=1),
+            _record(src["wire"], "https://wire.example/news/rates", OTHER, hours=30, title="Rates")]
+    stories.assign(engine, store.upsert_articles(engine, recs).new_ids)
+    with engine.connect() as conn:
+        before = conn.execute(text("""
+            SELECT a.canonical_url, a.duplicate_of IS NOT NULL, sa.relation FROM articles a
+              JOIN story_articles sa ON sa.article_id = a.id ORDER BY 1""")).all()
+        old_story = conn.execute(text("SELECT max(id) FROM stories")).scalar()
+    result = CliRunner().invoke(app, ["recluster", "--since", "2026-11-20T07:30:00"])
+    assert result.exit_code == 0, result.output
+    assert "reclustered 2 article(s)" in result.output
+    with engine.connect() as conn:
+        after = conn.execute(text("""
+            SELECT a.canonical_url, a.duplicate_of IS NOT NULL, sa.relation FROM articles a
+              JOIN story_articles sa ON sa.article_id = a.id ORDER BY 1""")).all()
+        # the rates story (after the cut) was rebuilt as a new story; the quake story kept its id
+        assert conn.execute(text("SELECT max(id) FROM stories")).scalar() == old_story + 1
+        assert conn.execute(text("SELECT count(*) FROM stories")).scalar() == 2
+    assert after == before
