@@ -54,6 +54,8 @@ class Settings:
     task_workers: int = 4
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
+    poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
+    feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
 
     @property
     def pgdata(self) -> Path:
@@ -84,6 +86,8 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         task_workers=_env_int("NEWSETL_TASK_WORKERS", 4),
         fetch_concurrency=_env_int("NEWSETL_FETCH_CONCURRENCY", 8),
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
+        poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
+        feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
     )
 
 

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, store
+from etl import db, pipeline, polling, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
 
@@ -31,6 +31,14 @@ def sync_sources(db_url: str, settings: Settings) -> int:
 def poll_feed(db_url: str, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
               run_id: int, force: bool) -> pipeline.PollResult:
     return pipeline.poll_feed(db.get_engine(db_url), fetcher, settings, feed, run_id, force)
+
+
+@task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)
+def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: int, worker: str,
+                   run_started: object, slugs: list[str], force: bool) -> list[pipeline.PollResult]:
+    """Leases a chunk of due feeds in PostgreSQL and polls it (empty when none is left)."""
+    return polling.lease_and_poll(db.get_engine(db_url), fetcher, settings, run_id, worker=worker,
+                                  run_started=run_started, slugs=slugs, force=force)
 
 
 @task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -56,13 +64,24 @@ def ingest(
     counts = store.RunCounts()
     try:
         sync_sources(db_url, settings)
-        feeds = store.due_feeds(engine, sources or [], force)
-        logger.info("%d feed(s) due", len(feeds))
+        # Feeds are leased a chunk per task, TASK_WORKERS tasks at a time, until none is due:
+        # concurrent runs (other workers, other machines) never poll the same feed.
+        run_started = store.db_now(engine)
+        worker = polling.worker_id(run_id)
         with Fetcher(settings) as fetcher:
-            polls = [poll_feed.submit(db_url, fetcher, settings, f, run_id, force) for f in feeds]
+            results: list[pipeline.PollResult] = []
+            while True:
+                futs = [poll_due_chunk.submit(db_url, fetcher, settings, run_id, worker, run_started,
+                                              sources or [], force) for _ in range(TASK_WORKERS)]
+                round_results = [r for fut in futs for r in fut.result()]
+                if not round_results:
+                    break
+                results.extend(round_results)
+            logger.info("%d feed(s) leased", len(results))
             items: list[pipeline.WorkItem] = []
-            for fut in polls:
-                res = fut.result()
+            for res in results:
+                if res.outcome.skipped:  # host parked by Retry-After: not polled, not a failure
+                    continue
                 counts.feeds_polled += 1
                 counts.entries_seen += res.outcome.entries_seen
                 if res.outcome.failed:
