@@ -130,8 +130,10 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
     parsed = feedparser.parse(body, response_headers=headers, resolve_relative_uris=True,
                               sanitize_html=True)
     feed = parsed.get("feed", {})
-    if parsed.get("bozo") and not parsed.entries and not feed.get("title"):
-        raise FeedParseError(f"not a feed: {parsed.get('bozo_exception')!s}"[:500])
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if isinstance(problem, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)):
+        problem = None  # the document was read anyway; only a warning
+
     if not parsed.get("version") and not parsed.entries:
         raise FeedParseError("not a recognised RSS/Atom/RDF document")
     entries: list[FeedEntry] = []
@@ -163,6 +165,9 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
                 image_url=_image(raw),
             )
         )
+    if problem is not None and not entries:
+        # Not well-formed and no usable entry in it: an error, not an "empty feed".
+        raise FeedParseError(f"not a feed: {problem!s}"[:500])
     ttl = feed.get("ttl")
     freq = feed.get("sy_updatefrequency")
     return ParsedFeed(
