@@ -96,44 +96,44 @@ def _span(secs: float | None) -> str:
 
 
 def feed_health(r: dict) -> str:
-    """One feed's health as `newsetl status` prints it (rich markup)."""
+    """One feed's health as `newsetl status` prints it (rich markup); the why is in "last error"."""
     from etl.schedule import is_stale
 
     if not r["active"]:
         return f"[dim]inactive: {r['deactivated_reason']}[/dim]"
-    if r.get("host_parked_until"):
-        parked = f"[yellow]host parked until {_when(r['host_parked_until'])}: {r.get('host_parked_reason') or ''}[/yellow]"
-    else:
-        parked = ""
     if r["last_polled_at"] is None:
-        health = "[yellow]never polled[/yellow]"
+        parts = ["[yellow]never polled[/yellow]"]
     elif r["consecutive_failures"]:
-        health = (f"[red]failing since {_when(r['failing_since'])}, {r['consecutive_failures']}× — "
-                  f"{r['last_error'] or ''}[/red]")
+        parts = [f"[red]failing since {_when(r['failing_since'])} ({r['consecutive_failures']}×)[/red]"]
     else:
-        health = "[green]OK[/green]"
+        parts = ["[green]OK[/green]"]
+    if r.get("host_parked_until"):
+        parts.append(f"[yellow]host parked until {r['host_parked_until']:%Y-%m-%d %H:%M}Z[/yellow]")
     newest = r.get("newest_entry_at") or r.get("last_new_entry_at")
     if r["last_polled_at"] is not None and is_stale(newest_entry_at=newest, entry_gap=r.get("entry_interval")):
-        health += (f" [magenta]stale: nothing new since {_when(newest)}, usually every "
-                   f"{_span(r['entry_interval'])}[/magenta]")
-    return " ".join(x for x in (health, parked) if x)
+        parts.append(f"[magenta]stale: nothing new for {_ago(newest).removesuffix(' ago')}, "
+                     f"usually every {_span(r['entry_interval'])}[/magenta]")
+    return " · ".join(parts)
 
 
 @app.command()
 def status() -> None:
-    """Health of every feed: OK / failing since when and why / parked host / stale, next poll,
+    """Health of every feed: OK / failing since when and why / host parked / stale, next poll,
     new entries in the last 24 h."""
     settings = load_settings()
     engine = db.get_engine(db.connect(settings))
     rows = store.feed_status(engine)
     table = Table(title="Feeds", show_lines=False)
-    for col in ("source", "feed", "lang", "health", "last poll", "HTTP", "next poll", "new 24h", "total"):
+    for col in ("source", "feed", "lang", "health", "last poll", "HTTP", "next poll", "new 24h", "total", "last error"):
         table.add_column(col, overflow="fold")
     for r in rows:
         feed = r["url"] if r.get("registry_url") in (None, r["url"]) else f"{r['url']} (moved from {r['registry_url']})"
+        error = r["last_error"] or ""
+        if r.get("host_parked_until") and r.get("host_parked_reason"):
+            error = f"{error} (host: {r['host_parked_reason']})".strip()
         table.add_row(r["slug"], feed, r["language"] or "", feed_health(r), _ago(r["last_polled_at"]),
                       str(r["last_http_status"] or ""), _ago(r["next_poll_at"]) if r["active"] else "",
-                      str(r["new_24h"]), str(r["articles_total"]))
+                      str(r["new_24h"]), str(r["articles_total"]), error)
     console.print(table)
 
 

@@ -180,12 +180,22 @@ def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id:
 
 
 def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
-             slugs: Sequence[str] = (), force: bool = False, worker: str | None = None) -> list[PollResult]:
-    """Every due feed, chunk after chunk, without Prefect (tests, benchmarks, scripts)."""
+             slugs: Sequence[str] = (), force: bool = False, worker: str | None = None,
+             tasks: int = 1) -> list[PollResult]:
+    """Every due feed, chunk after chunk, without Prefect (tests, benchmarks, scripts).
+    ``tasks`` lease loops run side by side, as the flow's tasks do."""
     worker = worker or worker_id(run_id)
     run_started = store.db_now(engine)
-    results: list[PollResult] = []
-    while chunk := lease_and_poll(engine, fetcher, settings, run_id, worker=worker,
-                                  run_started=run_started, slugs=slugs, force=force):
-        results.extend(chunk)
-    return results
+
+    def loop() -> list[PollResult]:
+        out: list[PollResult] = []
+        while chunk := lease_and_poll(engine, fetcher, settings, run_id, worker=worker,
+                                      run_started=run_started, slugs=slugs, force=force):
+            out.extend(chunk)
+        return out
+
+    if tasks <= 1:
+        return loop()
+    with ThreadPoolExecutor(max_workers=tasks, thread_name_prefix="lease") as pool:
+        futures = [pool.submit(loop) for _ in range(tasks)]
+        return [r for fut in futures for r in fut.result()]
