@@ -3,7 +3,7 @@
 Feeds are published to be polled, so only page fetches ask robots.txt. The file is fetched
 through our own Fetcher (same SSRF checks, size cap, politeness and User-Agent) and read by
 ``urllib.robotparser``. Availability rules follow RFC 9309: a 4xx means "no rules" (allow
-all); a 5xx or no answer means "assume complete disallow" for a while, then ask again.
+all); a 5xx, a 429 or no answer means "assume complete disallow" for a while, then ask again.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class RobotsCache:
             parser = RobotFileParser(robots_url)
             parser.parse(body.decode("utf-8", errors="replace").splitlines())
             return _Entry(parser, False, now + ROBOTS_TTL, "robots.txt")
-        if status is not None and 400 <= status < 500:
+        if status is not None and 400 <= status < 500 and status != 429:  # 429 is "come back later"
             return _Entry(None, False, now + ROBOTS_TTL, f"robots.txt HTTP {status}: no rules")
         why = f"HTTP {status}" if status else (error_kind or "no answer")
         return _Entry(None, True, now + UNREACHABLE_TTL, f"robots.txt unreachable ({why})")

@@ -1,6 +1,7 @@
 """The ``ingest`` flow: sync sources → poll due feeds → process new entries in batches.
 
-Tasks are batches (one per feed, one per ~100 articles), never one per article: a task run
+Tasks are batches (one per leased chunk of ~100 feeds, one per ~100 articles), never one per
+feed or article: a task run
 costs Prefect ~5–7 ms and its server falls behind past ~1,000 task runs per flow run.
 """
 
