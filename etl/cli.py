@@ -129,7 +129,7 @@ def status() -> None:
     for r in rows:
         feed = r["url"] if r.get("registry_url") in (None, r["url"]) else f"{r['url']} (moved from {r['registry_url']})"
         error = r["last_error"] or ""
-        if r.get("host_parked_until") and r.get("host_parked_reason"):
+        if r.get("host_parked_until") and r.get("host_parked_reason") and "parked" not in error:
             error = f"{error} (host: {r['host_parked_reason']})".strip()
         table.add_row(r["slug"], feed, r["language"] or "", feed_health(r), _ago(r["last_polled_at"]),
                       str(r["last_http_status"] or ""), _ago(r["next_poll_at"]) if r["active"] else "",

@@ -536,3 +536,29 @@ def test_status_shows_ok_failing_parked_and_stale(engine: Engine, settings, monk
     assert "stale" not in lines["/broken"] and "OK" not in lines["/broken"]
     assert "failing since" in lines["/broken"] and "HTTP 500" in lines["/broken"]
     assert "host parked until" in lines["/limited"]
+
+
+def test_per_feed_bounds_from_the_sources_file(engine: Engine, settings) -> None:
+    with TestWeb() as web:
+        body = rss([("g1", "https://ex.com/1")])
+        web.route("/slow", static(body, content_type=RSS_TYPE))
+        web.route("/fast", static(body, content_type=RSS_TYPE, headers={"Cache-Control": "max-age=86400"}))
+        store.sync_sources(engine, parse_sources(f"""
+[[sources]]
+slug = "s"
+min_request_interval = 0
+  [[sources.feeds]]
+  url = "{web.url('/slow')}"
+  min_interval = 7200
+  [[sources.feeds]]
+  url = "{web.url('/fast')}"
+  max_interval = 600
+"""))
+        poll(engine, settings)
+
+        def wait(name: str) -> float:
+            row = feed_row(engine, name)
+            return (row["next_poll_at"] - row["last_polled_at"]).total_seconds()
+
+        assert wait("/slow") >= 7200      # the per-feed floor beats the 15-min default
+        assert wait("/fast") <= 600       # the per-feed ceiling beats the server's max-age
