@@ -7,7 +7,6 @@ Kept out of ``flows/`` so that it runs and is tested without Prefect.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,10 +19,9 @@ from sqlalchemy import Engine
 from etl import store
 from etl.config import Settings
 from etl.extract import Extraction, extract_article
-from etl.feeds import FeedEntry, FeedParseError, parse_feed
+from etl.feeds import FeedEntry
 from etl.http import Fetcher, FetchResult
 from etl.normalize import ArticleRecord, build_record
-from etl.schedule import next_poll_in
 
 log = logging.getLogger(__name__)
 
