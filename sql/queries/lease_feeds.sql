@@ -17,8 +17,10 @@ WITH picked AS (
      LIMIT :limit
        FOR UPDATE OF f SKIP LOCKED
 )
+-- The lease also covers the worst case of politeness: every feed of the chunk on one host,
+-- spaced by that source's min_request_interval.
 UPDATE feeds f
-   SET leased_until = now() + make_interval(secs => :lease_seconds),
+   SET leased_until = now() + make_interval(secs => :lease_seconds + :limit * s.min_request_interval),
        leased_by = :worker
   FROM picked, sources s
  WHERE f.id = picked.id AND s.id = f.source_id
