@@ -15,9 +15,10 @@ TEST_DATABASE_URL (NEWSETL_DATABASE_URL also works) and dropped at the end.
   stage, not the polling cycle).
 - bare: ``httpx.AsyncClient`` + ``asyncio.gather`` sending the same 1,000 conditional GETs and
   reading the bodies; no DB, no parsing, no politeness.
+- bare_threads (extra, tougher baseline): the same with a sync ``httpx.Client`` in 32 threads.
 
 Each measurement runs in a fresh child process (so its peak RSS is its own), alternating
-bare/cycle; medians of ``--reps`` runs are reported.
+bare/bare_threads/cycle; medians of ``--reps`` runs are reported.
 """
 
 from __future__ import annotations
@@ -134,8 +135,8 @@ def run_bare(port: int, feeds: int) -> dict:
     requests = [(feed_url(n, port), f'"{n}-1"' if n % CHANGED_EVERY else f'"{n}-0"') for n in range(feeds)]
 
     async def main() -> list[tuple[int, int]]:
-        # The same small idle pool as the Fetcher (httpcore scans its pool per request).
-        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=8)
+        # The same pool as the Fetcher: as many connections as the concurrency cap.
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         async with httpx.AsyncClient(limits=limits, timeout=30,
                                      headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate, br"}) as client:
             sem = asyncio.Semaphore(CONCURRENCY)
@@ -151,6 +152,33 @@ def run_bare(port: int, feeds: int) -> dict:
     t0 = time.perf_counter()
     out = asyncio.run(main())
     seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "requests": len(out), "n304": sum(1 for s, _ in out if s == 304),
+            "n200": sum(1 for s, _ in out if s == 200), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb()}
+
+
+def run_bare_threads(port: int, feeds: int) -> dict:
+    """A second, tougher baseline (not asked for by the target): the same requests with a
+    sync httpx.Client shared by 32 threads, the transport the Fetcher itself uses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from etl.config import load_settings
+
+    ua = load_settings().user_agent
+    requests = [(feed_url(n, port), f'"{n}-1"' if n % CHANGED_EVERY else f'"{n}-0"') for n in range(feeds)]
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    rss_before = _rss_mb()
+    with httpx.Client(limits=limits, timeout=30,
+                      headers={"User-Agent": ua, "Accept-Encoding": "gzip, deflate, br"}) as client:
+        def one(req: tuple[str, str]) -> tuple[int, int]:
+            r = client.get(req[0], headers={"If-None-Match": req[1]})
+            return r.status_code, len(r.content)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            out = list(pool.map(one, requests))
+        seconds = time.perf_counter() - t0
     return {"seconds": seconds, "requests": len(out), "n304": sum(1 for s, _ in out if s == 304),
             "n200": sum(1 for s, _ in out if s == 200), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb()}
 
@@ -178,7 +206,8 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     outs = [r.outcome for r in results]
     return {"seconds": seconds, "requests": len(outs), "n304": sum(1 for o in outs if o.http_status == 304),
             "n200": sum(1 for o in outs if o.http_status == 200), "failed": sum(1 for o in outs if o.failed),
-            "entries_new": sum(o.entries_new for o in outs), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb()}
+            "entries_new": sum(o.entries_new for o in outs), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb(),
+            "errors": [f"{o.url}: {o.error_kind}: {o.error}" for o in outs if o.failed][:5]}
 
 
 def _rss_mb() -> float:
@@ -194,7 +223,12 @@ def _peak_mb() -> float:
 # -- driver -----------------------------------------------------------------------------------
 
 def child(args: argparse.Namespace) -> None:
-    out = run_bare(args.port, args.feeds) if args.mode == "bare" else run_cycle(args.db, args.feeds, args.tasks)
+    if args.mode == "bare":
+        out = run_bare(args.port, args.feeds)
+    elif args.mode == "bare_threads":
+        out = run_bare_threads(args.port, args.feeds)
+    else:
+        out = run_cycle(args.db, args.feeds, args.tasks)
     print(json.dumps(out))
 
 
@@ -229,7 +263,7 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tasks", type=int, default=4)
-    ap.add_argument("--mode", choices=["bare", "cycle"])
+    ap.add_argument("--mode", choices=["bare", "bare_threads", "cycle"])
     ap.add_argument("--port", type=int)
     ap.add_argument("--db")
     args = ap.parse_args()
@@ -268,9 +302,9 @@ def main() -> None:
         warm = json.loads(subprocess.run(cmd + ["--mode", "cycle"], env=env, check=True,
                                          capture_output=True, text=True).stdout)
         print(f"warm-up cycle: {warm}", file=sys.stderr)
-        runs: dict[str, list[dict]] = {"bare": [], "cycle": []}
+        runs: dict[str, list[dict]] = {"bare": [], "bare_threads": [], "cycle": []}
         for rep in range(args.reps):
-            for mode in ("bare", "cycle"):
+            for mode in ("bare", "bare_threads", "cycle"):
                 out = json.loads(subprocess.run(cmd + ["--mode", mode], env=env, check=True,
                                                 capture_output=True, text=True).stdout)
                 runs[mode].append(out)
@@ -285,6 +319,9 @@ def main() -> None:
             "cycle_seconds_all": [round(r["seconds"], 3) for r in runs["cycle"]],
             "bare_seconds_median": round(med["bare"]["seconds"], 3),
             "bare_seconds_all": [round(r["seconds"], 3) for r in runs["bare"]],
+            "bare_threads_seconds_median": round(med["bare_threads"]["seconds"], 3),
+            "bare_threads_seconds_all": [round(r["seconds"], 3) for r in runs["bare_threads"]],
+            "rate_ratio_cycle_vs_bare_threads": round(med["bare_threads"]["seconds"] / med["cycle"]["seconds"], 3),
             "cycle_feeds_per_s": round(args.feeds / med["cycle"]["seconds"], 1),
             "bare_requests_per_s": round(args.feeds / med["bare"]["seconds"], 1),
             "rate_ratio_cycle_vs_bare": round(ratio, 3),

@@ -115,7 +115,8 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
             silent_for=(now - newest_known).total_seconds() if newest_known else None,
             jitter=SCHEDULE_JITTER,
         )
-    validators = res.status in (200, 304) and res.error_kind is None
+    # Validators of a body we could not parse are not kept: a 304 must not hide a broken feed.
+    validators = res.status in (200, 304) and error_kind is None
     outcome = store.PollOutcome(
         feed_id=feed.id, url=res.final_url if res.status else feed.url, http_status=res.status,
         bytes=len(res.content) if res.content else 0, duration_ms=res.elapsed_ms,

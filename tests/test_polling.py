@@ -561,3 +561,21 @@ min_request_interval = 0
 
         assert wait("/slow") >= 7200      # the per-feed floor beats the 15-min default
         assert wait("/fast") <= 600       # the per-feed ceiling beats the server's max-age
+
+
+def test_a_feed_that_failed_to_parse_is_not_hidden_by_a_304(engine: Engine, settings) -> None:
+    def broken(h):
+        if h.headers.get("If-None-Match") == '"b1"':
+            respond(h, 304, b"", {"ETag": '"b1"'})
+        else:
+            respond(h, 200, b"<html>maintenance</html>", {"Content-Type": RSS_TYPE, "ETag": '"b1"'})
+
+    with TestWeb() as web:
+        web.route("/broken", broken)
+        sync(engine, {"s": [web.url("/broken")]})
+        poll(engine, settings)
+        make_due(engine)
+        again = poll(engine, settings)[0].outcome
+        assert again.http_status == 200 and again.error_kind == "parse"
+        assert "if-none-match" not in web.requests[1][2]
+        assert feed_row(engine, "/broken")["consecutive_failures"] == 2
