@@ -217,6 +217,14 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """Peak RSS of this process. VmHWM, not ru_maxrss: ru_maxrss survives execve, so a child
+    started by a 94 MB parent would report at least 94 MB whatever it used."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
