@@ -46,15 +46,8 @@ class WorkItem:
 class PollResult:
     outcome: store.PollOutcome
     items: list[WorkItem]
-
-
-def poll_feed(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
-              run_id: int | None, force: bool = False) -> PollResult:
-    """Fetches and parses one feed, records the poll, and returns the entries not yet stored.
-    The logic lives in ``etl.polling`` (leases, chunks, schedule, host back-off)."""
-    from etl.polling import poll_chunk
-
-    return poll_chunk(engine, fetcher, settings, [feed], run_id, force)[0]
+    # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
+    pending_validators: store.Validators | None = None
 
 
 def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:

@@ -117,6 +117,15 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
         )
     # Validators of a body we could not parse are not kept: a 304 must not hide a broken feed.
     validators = res.status in (200, 304) and error_kind is None
+    pending = None
+    if items and validators:
+        # New entries are not loaded yet: keep the old validators until they are, so a run
+        # killed in between re-reads this body next time instead of getting a 304.
+        pending = store.Validators(feed.id, res.headers.get("etag"), res.headers.get("last-modified"),
+                                   body_hash, res.status == 200)
+        validators, body_hash_saved = False, None
+    else:
+        body_hash_saved = body_hash
     outcome = store.PollOutcome(
         feed_id=feed.id, url=res.final_url if res.status else feed.url, http_status=res.status,
         bytes=len(res.content) if res.content else 0, duration_ms=res.elapsed_ms,
@@ -124,13 +133,13 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
         etag=res.headers.get("etag") if validators else None,
         last_modified=res.headers.get("last-modified") if validators else None,
         replace_validators=validators and res.status == 200,
-        body_hash=body_hash, next_poll_in=interval,
+        body_hash=body_hash_saved, next_poll_in=interval,
         new_url=res.permanent_url if answered and not failed else None,
         deactivate_reason=(f"HTTP 410 Gone on {now:%Y-%m-%d %H:%M}Z at {res.final_url}"
                            if res.status == 410 else None),
-        entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl,
+        entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
     )
-    return PollResult(outcome, items)
+    return PollResult(outcome, items, pending)
 
 
 def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,

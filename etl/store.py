@@ -144,6 +144,7 @@ class PollOutcome:
     entry_interval: float | None = None
     newest_entry_at: datetime | None = None
     feed_ttl: float | None = None
+    parsed: bool = False                    # the body was parsed this poll (feed_ttl is fresh)
     skipped_until: datetime | None = None
 
     @property
@@ -158,6 +159,23 @@ class PollOutcome:
 def record_poll(engine: Engine, run_id: int | None, outcome: PollOutcome) -> None:
     """Appends to the poll log and updates the feed's state in one transaction."""
     record_polls(engine, run_id, [outcome])
+
+
+@dataclass(frozen=True)
+class Validators:
+    """A feed's conditional-request state, saved once its new entries are loaded."""
+
+    feed_id: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    replace_validators: bool
+
+
+def commit_validators(engine: Engine, validators: Sequence[Validators]) -> None:
+    if validators:
+        with engine.begin() as conn:
+            conn.execute(query("commit_validators"), [asdict(v) for v in validators])
 
 
 def record_polls(engine: Engine, run_id: int | None, outcomes: Sequence[PollOutcome]) -> None:
@@ -182,7 +200,7 @@ def record_polls(engine: Engine, run_id: int | None, outcomes: Sequence[PollOutc
                 "entries_new": o.entries_new, "next_poll_in": o.next_poll_in,
                 "new_url": o.new_url, "deactivate_reason": o.deactivate_reason,
                 "entry_interval": o.entry_interval, "newest_entry_at": o.newest_entry_at,
-                "feed_ttl": o.feed_ttl,
+                "feed_ttl": o.feed_ttl, "parsed": o.parsed,
             } for o in polled])
         if skipped:
             conn.execute(query("defer_feed"), [{"feed_id": o.feed_id, "until": o.skipped_until}

@@ -28,12 +28,6 @@ def sync_sources(db_url: str, settings: Settings) -> int:
     return sum(len(s.feeds) for s in sources)
 
 
-@task(name="poll-feed", cache_policy=NO_CACHE, persist_result=False)
-def poll_feed(db_url: str, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
-              run_id: int, force: bool) -> pipeline.PollResult:
-    return pipeline.poll_feed(db.get_engine(db_url), fetcher, settings, feed, run_id, force)
-
-
 @task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)
 def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: int, worker: str,
                    run_started: object, slugs: list[str], force: bool) -> list[pipeline.PollResult]:
@@ -98,6 +92,8 @@ def ingest(
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
+            # Every new entry is loaded: now the feeds may answer 304 next time.
+            store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -53,9 +53,14 @@ def sync(engine: Engine, feeds: dict[str, list[str]]) -> None:
     store.sync_sources(engine, parse_sources(registry(feeds)))
 
 
-def poll(engine: Engine, settings, **kw) -> list[pipeline.PollResult]:
+def poll(engine: Engine, settings, load: bool = True, **kw) -> list[pipeline.PollResult]:
+    """One polling cycle; with ``load`` the held-back validators are committed as the flow does
+    once the new entries are loaded (these tests are about feeds, not pages)."""
     with Fetcher(settings) as f:
-        return polling.poll_due(engine, f, settings, None, **kw)
+        results = polling.poll_due(engine, f, settings, None, **kw)
+    if load:
+        store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
+    return results
 
 
 def make_due(engine: Engine) -> None:
@@ -579,3 +584,25 @@ def test_a_feed_that_failed_to_parse_is_not_hidden_by_a_304(engine: Engine, sett
         assert again.http_status == 200 and again.error_kind == "parse"
         assert "if-none-match" not in web.requests[1][2]
         assert feed_row(engine, "/broken")["consecutive_failures"] == 2
+
+
+def test_run_killed_before_loading_loses_no_entry(engine: Engine, settings) -> None:
+    """A run that polled but died before loading its new entries must not let the next poll
+    take a 304 (or an unchanged body hash) for "nothing new"."""
+    body = rss([("g1", "https://ex.com/1"), ("g2", "https://ex.com/2")])
+
+    def feed(h):
+        if h.headers.get("If-None-Match") == '"v1"':
+            respond(h, 304, b"", {"ETag": '"v1"'})
+        else:
+            respond(h, 200, body, {"Content-Type": RSS_TYPE, "ETag": '"v1"'})
+
+    with TestWeb() as web:
+        web.route("/feed", feed)
+        sync(engine, {"s": [web.url("/feed")]})
+        first = poll(engine, settings, load=False)  # ... and the run dies here
+        assert first[0].outcome.entries_new == 2 and feed_row(engine, "/feed")["etag"] is None
+        make_due(engine)
+        again = poll(engine, settings)
+        assert again[0].outcome.http_status == 200 and again[0].outcome.entries_new == 2
+        assert feed_row(engine, "/feed")["etag"] == '"v1"'

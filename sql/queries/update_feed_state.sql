@@ -19,8 +19,7 @@ UPDATE feeds
        last_new_entry_at    = CASE WHEN :entries_new > 0 THEN now() ELSE last_new_entry_at END,
        entry_interval       = COALESCE(CAST(:entry_interval AS real), entry_interval),
        newest_entry_at      = GREATEST(CAST(:newest_entry_at AS timestamptz), newest_entry_at),
-       feed_ttl             = CASE WHEN CAST(:body_hash AS text) IS NOT NULL
-                                   THEN CAST(:feed_ttl AS real) ELSE feed_ttl END,
+       feed_ttl             = CASE WHEN :parsed THEN CAST(:feed_ttl AS real) ELSE feed_ttl END,
        url                  = CASE WHEN CAST(:new_url AS text) IS NOT NULL
                                     AND NOT EXISTS (SELECT 1 FROM feeds o WHERE o.url = CAST(:new_url AS text))
                                    THEN CAST(:new_url AS text) ELSE url END,
