@@ -229,19 +229,19 @@ COMMENT ON COLUMN warehouse.articles.article_id IS 'Article id; stable, never re
 COMMENT ON COLUMN warehouse.articles.source IS 'Slug of the outlet that published it (stable id, e.g. ''france24''); see also warehouse.feed_health.source.';
 COMMENT ON COLUMN warehouse.articles.source_name IS 'Display name of the outlet (e.g. ''France 24''); may be renamed.';
 COMMENT ON COLUMN warehouse.articles.url IS 'Address of the article page: the URL it was fetched from after redirects, else the link the feed listed.';
-COMMENT ON COLUMN warehouse.articles.canonical_url IS 'Normalized URL that identifies the article (tracking parameters and fragments removed); unique.';
-COMMENT ON COLUMN warehouse.articles.title IS 'Headline (site-name suffixes removed); NULL if unknown.';
+COMMENT ON COLUMN warehouse.articles.canonical_url IS 'Normalized URL that identifies the article (lower-case host, no fragment, no tracking parameters, sorted query); unique.';
+COMMENT ON COLUMN warehouse.articles.title IS 'Headline: the feed''s title, else the page''s with a trailing site-name suffix removed; NULL if unknown.';
 COMMENT ON COLUMN warehouse.articles.description IS 'Standfirst or feed summary, one line of plain text; NULL if none.';
 COMMENT ON COLUMN warehouse.articles.body IS 'Main text as plain text (NFC, paragraphs separated by a blank line); the feed''s summary when the page could not be extracted (see extraction_status).';
-COMMENT ON COLUMN warehouse.articles.language IS 'ISO 639-1 language code (e.g. ''en'', ''es''): the feed''s declared language, else the page''s, else detected; NULL if unknown.';
+COMMENT ON COLUMN warehouse.articles.language IS 'ISO 639-1 language code (e.g. ''en'', ''es''): the feed''s declared language, else the page''s, else detected from the text; NULL if unknown.';
 COMMENT ON COLUMN warehouse.articles.authors IS 'Author names as published; empty array if none.';
 COMMENT ON COLUMN warehouse.articles.categories IS 'Section or category labels from the page or the feed; empty array if none.';
-COMMENT ON COLUMN warehouse.articles.tags IS 'Keyword tags from the page or the feed; empty array if none.';
+COMMENT ON COLUMN warehouse.articles.tags IS 'Keyword tags from the page''s metadata; empty array if none.';
 COMMENT ON COLUMN warehouse.articles.image_url IS 'Lead image URL; NULL if none.';
 COMMENT ON COLUMN warehouse.articles.published_at IS 'Publication time (UTC) as the outlet states it, from the page or the feed; NULL if unknown.';
-COMMENT ON COLUMN warehouse.articles.updated_at IS 'When the stored content last changed (UTC); NULL if it never changed since first load.';
+COMMENT ON COLUMN warehouse.articles.updated_at IS 'When the article last changed (UTC): the outlet''s stated update time, or when newsetl stored changed content; NULL if never updated.';
 COMMENT ON COLUMN warehouse.articles.first_seen_at IS 'When newsetl first stored the article (UTC).';
-COMMENT ON COLUMN warehouse.articles.word_count IS 'Words in body; NULL if there is no body.';
+COMMENT ON COLUMN warehouse.articles.word_count IS 'Words in body (0 when there is no body).';
 COMMENT ON COLUMN warehouse.articles.extraction_status IS '''ok'' (main text extracted from the page), ''recall'' (extracted with the recall-oriented fallback), ''feed_content'' (full text taken from the feed), ''feed_summary'' (page unavailable: body is the feed''s summary), ''failed'' (no text).';
 COMMENT ON COLUMN warehouse.articles.story_id IS 'Story (real-world event) the article belongs to, see warehouse.stories; NULL until the story stage has placed it.';
 COMMENT ON COLUMN warehouse.articles.duplicate_of IS 'For a near-duplicate copy (e.g. the same wire story on another site): the article_id of the earliest original; NULL otherwise.';
@@ -275,7 +275,7 @@ SELECT st.id                            AS story_id,
 COMMENT ON VIEW warehouse.stories IS
     'One row per story: one real-world event as covered across outlets and languages. Members are in warehouse.story_articles.';
 COMMENT ON COLUMN warehouse.stories.story_id IS 'Story id; stable while the story exists (stories merged by reclustering disappear, their articles move).';
-COMMENT ON COLUMN warehouse.stories.title IS 'Representative headline (from the story''s original article); NULL until chosen.';
+COMMENT ON COLUMN warehouse.stories.title IS 'Representative headline chosen by the story stage; NULL until chosen.';
 COMMENT ON COLUMN warehouse.stories.first_published_at IS 'Earliest publication time among the story''s articles (UTC).';
 COMMENT ON COLUMN warehouse.stories.last_published_at IS 'Latest publication time among the story''s articles (UTC).';
 COMMENT ON COLUMN warehouse.stories.article_count IS 'Number of member articles (rows in warehouse.story_articles for this story), duplicates included.';
@@ -361,7 +361,7 @@ SELECT r.id AS run_id,
        r.errors
   FROM ingestion_runs r;
 
-COMMENT ON VIEW warehouse.ingestion_runs IS 'One row per ingestion run (a flow run of newsetl), newest last.';
+COMMENT ON VIEW warehouse.ingestion_runs IS 'One row per ingestion run (one flow run of newsetl).';
 COMMENT ON COLUMN warehouse.ingestion_runs.run_id IS 'Run id, increasing with start time.';
 COMMENT ON COLUMN warehouse.ingestion_runs.flow_run_id IS 'Prefect flow-run id (UUID); NULL when run outside Prefect.';
 COMMENT ON COLUMN warehouse.ingestion_runs.kind IS '''scheduled'', ''manual'' or ''backfill''; also ''demo'' (the offline demo) and ''maintenance'' (re-extraction, reclustering), passed through unchanged.';
