@@ -279,7 +279,8 @@ def test_reader_role_reads_the_warehouse_and_nothing_else(engine: Engine, reader
         for view in CONTRACT:
             conn.execute(f"SELECT * FROM warehouse.{view} LIMIT 5").fetchall()
         assert conn.execute("SELECT count(*) FROM warehouse.articles").fetchone()[0] == len(ids)
-        horizon = wait_for_horizon(conn, seed_xid)
+        with psycopg.connect(admin_conninfo(engine.url.render_as_string(hide_password=False))) as admin:
+            horizon = wait_for_horizon(admin, seed_xid)
         assert len(conn.execute("SELECT * FROM warehouse.articles_changed(0, %s)", (horizon,)).fetchall()) == 3
         conn.execute("SELECT * FROM warehouse.stories_changed(0, %s)", (horizon,)).fetchall()
 
