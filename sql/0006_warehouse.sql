@@ -58,10 +58,12 @@ ALTER TABLE stories  ALTER COLUMN change_seq SET NOT NULL, ALTER COLUMN change_x
 -- source's slug or name. These triggers re-stamp the rows whose view output changed
 -- ("SET change_seq = change_seq" is enough: stamp_change() runs on every UPDATE).
 
+-- Lock order everywhere in this file: articles before stories (as an article update that
+-- re-stamps its story does), so two of these triggers cannot deadlock each other.
 CREATE FUNCTION touch_story_members(story_ids bigint[], article_ids bigint[]) RETURNS void
 LANGUAGE sql AS $$
-    UPDATE stories  SET change_seq = change_seq WHERE id = ANY(story_ids);
     UPDATE articles SET change_seq = change_seq WHERE id = ANY(article_ids);
+    UPDATE stories  SET change_seq = change_seq WHERE id = ANY(story_ids);
 $$;
 
 -- One statement-level trigger per event (transition tables allow only one event each), one
