@@ -462,6 +462,10 @@ REVOKE EXECUTE ON FUNCTION warehouse.articles_changed(bigint, bigint),
 GRANT USAGE ON SCHEMA warehouse TO newsetl_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA warehouse TO newsetl_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA warehouse TO newsetl_reader;
+-- Views and functions a later migration adds to warehouse (by the same migrating role) are
+-- readable by newsetl_reader without a GRANT of their own.
+ALTER DEFAULT PRIVILEGES IN SCHEMA warehouse GRANT SELECT ON TABLES TO newsetl_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA warehouse GRANT EXECUTE ON FUNCTIONS TO newsetl_reader;
 
 
 ------------------------------------------------------------------------------------------------
