@@ -9,8 +9,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import db, pipeline, store
+from etl import db, store
 from etl.config import load_settings, load_sources
+from etl.cycle import run_cycle
 from etl.http import Fetcher
 from tests.warehouse_fixtures import admin_conninfo, reader_url, wait_for_horizon  # noqa: F401 (fixture)
 
@@ -187,15 +188,10 @@ def _load_demo(engine: Engine, demo_sites, tmp_path: Path) -> int:
     sources_file.write_text(demo_sites.sources_toml(min_request_interval=0.0))
     settings = load_settings(sources_file)
     store.sync_sources(engine, load_sources(settings.sources_file))
-    loaded = 0
     with Fetcher(settings) as fetcher:
-        items = []
-        for feed in store.due_feeds(engine, force=True):
-            res = pipeline.poll_feed(engine, fetcher, settings, feed, run_id=None, force=True)
-            assert not res.outcome.failed, res.outcome
-            items += res.items
-        for batch in pipeline.make_batches(items, settings.batch_size):
-            loaded += pipeline.process_batch(engine, fetcher, settings, batch).inserted
+        result = run_cycle(engine, fetcher, settings, force=True)
+    assert not result.failed_polls, result.failed_polls
+    loaded = result.inserted
     return loaded
 
 
