@@ -35,7 +35,7 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 class WorkItem:
     """One feed entry to fetch and load, with what it inherits from its feed."""
 
-    feed_id: int
+    feed_id: int | None  # None for a backfilled URL: no feed listed it
     source_id: int
     slug: str
     language: str | None

@@ -13,9 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, store
+from etl import db, pipeline, runreport, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
+from flows.artifacts import publish_run_table
 
 TASK_WORKERS = 4  # threads for concurrent feed polls / batches; fetches inside are rate-limited per host
 
@@ -54,6 +55,7 @@ def ingest(
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
     run_id = store.start_run(engine, kind, params, flow_run.get_id())
     counts = store.RunCounts()
+    tally = runreport.SourceTally()  # per-source counts for the run's artifact
     try:
         sync_sources(db_url, settings)
         feeds = store.due_feeds(engine, sources or [], force)
@@ -61,8 +63,9 @@ def ingest(
         with Fetcher(settings) as fetcher:
             polls = [poll_feed.submit(db_url, fetcher, settings, f, run_id, force) for f in feeds]
             items: list[pipeline.WorkItem] = []
-            for fut in polls:
+            for feed, fut in zip(feeds, polls):
                 res = fut.result()
+                tally.add_poll(feed.slug, res.outcome)
                 counts.feeds_polled += 1
                 counts.entries_seen += res.outcome.entries_seen
                 if res.outcome.failed:
@@ -73,15 +76,18 @@ def ingest(
                 items.extend(res.items)
             batches = pipeline.make_batches(items, settings.batch_size)
             logger.info("%d new entr(ies) in %d batch(es)", len(items), len(batches))
-            for fut in [process_batch.submit(db_url, fetcher, settings, b) for b in batches]:
+            for batch, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
                 out = fut.result()
+                tally.add_batch(batch[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
+        publish_run_table(engine, run_id, "ingest", tally.rows(), note=f"failed: {type(exc).__name__}")
         raise
     store.finish_run(engine, run_id, counts)
+    publish_run_table(engine, run_id, "ingest", tally.rows())
     summary = {"run_id": run_id, **vars(counts)}
     logger.info("ingest finished: %s", summary)
     return summary
