@@ -40,9 +40,14 @@ def _ago(ts: datetime | None) -> str:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and newsetl's progress logs.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Prefect logs every task run at INFO; our own summary says what matters.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # No network beyond the outlets: don't let the temporary Prefect server try to phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @db_app.command("upgrade")
@@ -130,6 +135,7 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
         sources_path = demo_dir / "sources.toml"
         sources_path.write_text(sites.sources_toml(min_request_interval=0.05), encoding="utf-8")
         console.print(f"demo outlets: {', '.join(sites.base_urls.values())}")
+        console.print("running the ingest flow (without PREFECT_API_URL Prefect starts a temporary server first) …")
         summary = ingest_flow(sources_file=str(sources_path), force=True, kind="demo")
     _print_summary(summary)
     engine = db.get_engine(db.connect(settings))
@@ -137,7 +143,7 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
     total = store.article_count(engine)
     console.print(f"{total} article(s) in the database; latest:")
     for r in latest:
-        console.print(f"  [{r['slug']}/{r['language']}] {r['title']}")
+        console.print(f"  {r['slug']}/{r['language']}: {r['title']}", markup=False)
 
 
 from etl import cli_ops  # noqa: E402  (operator commands: backfill, stack up|down|status)

@@ -60,9 +60,18 @@ class Settings:
         return self.home / "pgdata"
 
 
+def default_home() -> Path:
+    """``~/.local/share/newsetl``; as root ``/var/lib/newsetl`` instead, because the embedded
+    PostgreSQL then runs as an OS user ``pgserver`` and opens read/traverse permissions on every
+    parent of its data directory — which must not be ``/root``."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/newsetl")
+    return Path.home() / ".local" / "share" / "newsetl"
+
+
 def load_settings(sources_file: str | Path | None = None) -> Settings:
     """Builds settings from ``NEWSETL_*`` variables; an explicit sources file wins over the env."""
-    home = Path(os.environ.get("NEWSETL_HOME") or Path.home() / ".local" / "share" / "newsetl")
+    home = Path(os.environ.get("NEWSETL_HOME") or default_home())
     contact = os.environ.get("NEWSETL_CONTACT_URL", "https://github.com/newsetl/newsetl")
     user_agent = os.environ.get(
         "NEWSETL_USER_AGENT", f"newsetl/{__version__} (+{contact}; news archiving bot)"
