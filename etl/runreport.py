@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from etl import store
 
@@ -72,6 +72,16 @@ class SourceTally:
         rows = [{"source": slug, **asdict(c)} for slug, c in sorted(self.by_source.items())]
         rows.append({"source": "total", **asdict(self.total())})
         return rows
+
+
+def feed_slugs(engine: Engine, feed_ids: list[int]) -> dict[int, str]:
+    """feed id → source slug, for flows whose poll results carry only the feed id."""
+    if not feed_ids:
+        return {}
+    with engine.connect() as conn:
+        return dict(conn.execute(text(
+            "SELECT f.id, s.slug FROM feeds f JOIN sources s ON s.id = f.source_id WHERE f.id = ANY(:ids)"),
+            {"ids": sorted(set(feed_ids))}).all())
 
 
 def artifact_key(run_id: int, kind: str = "run") -> str:

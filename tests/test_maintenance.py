@@ -38,6 +38,7 @@ def test_prune_keeps_recent_logs_and_every_article(engine: Engine, tmp_path: Pat
         # the checkpoint survives its run: the window stays done
         assert conn.execute(text("SELECT status, run_id FROM backfill_windows")).one() == ("done", None)
     assert "2 feed_polls" in result.detail and "2 ingestion_runs" in result.detail
+    assert runreport.feed_slugs(engine, [1, 1]) == {1: "s"} and runreport.feed_slugs(engine, []) == {}
 
 
 def test_optional_stages_are_skipped_or_called_with_what_they_accept(engine: Engine) -> None:

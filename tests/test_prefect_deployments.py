@@ -114,6 +114,11 @@ def _table(artifact: dict) -> list[dict]:
     return json.loads(data) if isinstance(data, str) else data
 
 
+def _artifact(cfg: stack.StackConfig, key: str) -> dict:
+    [artifact] = _api(cfg, "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}})
+    return artifact
+
+
 def _wait(cfg: stack.StackConfig, run_ids: list[str]) -> dict[str, dict]:
     deadline = time.monotonic() + RUN_TIMEOUT
     runs: dict[str, dict] = {}
@@ -154,62 +159,93 @@ def test_parameters_are_validated_by_the_server(prefect_stack: stack.StackConfig
         _trigger(prefect_stack, "backfill/backfill", {"mode": "everything", "since": "2026-11-20"})
 
 
-def test_backfill_and_ingest_runs_on_the_worker(prefect_stack: stack.StackConfig, engine: Engine,
-                                                site: TestWeb, sources_file: Path) -> None:
-    backfill_id = _trigger(prefect_stack, "backfill/backfill", {
-        "mode": "sitemap", "sources": ["local"], "since": "2026-11-20", "until": "2026-11-22",
-        "sources_file": str(sources_file)})
-    ingest_id = _trigger(prefect_stack, "ingest/ingest-feeds", {"sources_file": str(sources_file), "force": True})
-    runs = _wait(prefect_stack, [backfill_id, ingest_id])
-    assert {r: v["state"]["type"] for r, v in runs.items()} == {backfill_id: "COMPLETED", ingest_id: "COMPLETED"}
+def test_flow_runs_on_the_worker(prefect_stack: stack.StackConfig, engine: Engine, site: TestWeb,
+                                 sources_file: Path, demo_sites: Any, tmp_path: Path) -> None:
+    """Four runs at once on one process worker: a sitemap backfill and a forced ingest of the
+    local outlet (racing for one story), a URL-list backfill of the demo outlets, maintenance."""
+    demo_sources = tmp_path / "demo-sources.toml"
+    demo_sources.write_text(demo_sites.sources_toml())
+    demo_urls = [u for u in demo_sites.article_urls() if "127.0.0.4" not in u]  # not the aggregator
+    urls_file = tmp_path / "urls.txt"
+    urls_file.write_text("\n".join(demo_urls) + "\n")
+    demo_before = len(demo_sites.requests)
+    ids = {
+        "backfill": _trigger(prefect_stack, "backfill/backfill", {
+            "mode": "sitemap", "sources": ["local"], "since": "2026-11-20", "until": "2026-11-22",
+            "sources_file": str(sources_file)}),
+        "scheduled": _trigger(prefect_stack, "ingest/ingest-feeds", {"sources_file": str(sources_file), "force": True}),
+        # France 24's URLs carry their day: only 2026-11-20's are fetched; VOA's carry none
+        # and go to the 'undated' unit.
+        "demo": _trigger(prefect_stack, "backfill/backfill", {
+            "mode": "urls", "sources": ["france24", "voa"], "since": "2026-11-20", "until": "2026-11-21",
+            "urls_file": str(urls_file), "sources_file": str(demo_sources)}),
+        "maintenance": _trigger(prefect_stack, "maintenance/maintenance", {"steps": ["prune"]}),
+    }
+    runs = _wait(prefect_stack, list(ids.values()))
+    assert {k: runs[v]["state"]["type"] for k, v in ids.items()} == dict.fromkeys(ids, "COMPLETED")
 
     with engine.connect() as conn:
-        titles = conn.execute(text("SELECT title FROM articles")).scalars().all()
-        # The story both brought (the feed and the sitemap) is one row; the old one is out of range.
-        assert sorted(titles) == ["Ministers meet in Panama", "Strike in Lima", "Vote count in Quito"]
-        assert site.hits("/en/world/20261101-old") == 0
-        windows = dict(conn.execute(text("SELECT unit, status FROM backfill_windows")).all())
-        assert windows == {"2026-11-20": "done", "2026-11-21": "done"}
-        rows = {r.kind: r for r in conn.execute(text(
+        articles = conn.execute(text(
+            "SELECT s.slug, a.title, a.language, a.extraction_status FROM articles a "
+            "JOIN sources s ON s.id = a.source_id")).all()
+        runs_by_flow = {r.flow_run_id: r for r in conn.execute(text(
             "SELECT id, kind, status, flow_run_id::text AS flow_run_id, artifact_key, artifact_id::text AS artifact_id "
             "FROM ingestion_runs"))}
-    assert rows["backfill"].status == "completed" and rows["backfill"].flow_run_id == backfill_id
-    assert rows["scheduled"].status == "completed" and rows["scheduled"].flow_run_id == ingest_id
+        windows = conn.execute(text(
+            "SELECT r.flow_run_id::text AS flow_run_id, w.unit, w.status FROM backfill_windows w "
+            "JOIN ingestion_runs r ON r.id = w.run_id")).all()
+    rows = {k: runs_by_flow[v] for k, v in ids.items()}
+    assert {k: (r.kind, r.status) for k, r in rows.items()} == {
+        "backfill": ("backfill", "completed"), "scheduled": ("scheduled", "completed"),
+        "demo": ("backfill", "completed"), "maintenance": ("maintenance", "completed")}
+    units = {k: {w.unit: w.status for w in windows if w.flow_run_id == v} for k, v in ids.items()}
+
+    # The local outlet: the story both runs brought (feed and sitemap) is one row; the old
+    # story is out of the range and never requested.
+    assert sorted(a.title for a in articles if a.slug == "local") == [
+        "Ministers meet in Panama", "Strike in Lima", "Vote count in Quito"]
+    assert site.hits("/en/world/20261101-old") == 0
+    assert units["backfill"] == {"2026-11-20": "done", "2026-11-21": "done"}
+
+    # The demo outlets: 7 France 24 pages of 2026-11-20 and the 14 VOA pages, nothing else.
+    fetched = [(slug, path) for slug, _m, path in demo_sites.requests[demo_before:]]
+    f24_paths = [p for slug, p in fetched if slug == "france24"]
+    assert len(f24_paths) == 7 and all("/20261120-" in p for p in f24_paths)
+    assert len([p for slug, p in fetched if slug == "voa"]) == 14
+    demo_rows = [a for a in articles if a.slug in {"france24", "voa"}]
+    assert len(demo_rows) == 21 and all(a.extraction_status == "ok" for a in demo_rows)
+    assert {a.language for a in demo_rows if a.slug == "france24"} == {"en", "es", "fr"}
+    assert units["demo"] == {"2026-11-20": "done", "undated": "done"}
 
     # Each run published its per-source table, and the run row points at it.
-    for kind, flow_run_id in (("backfill", backfill_id), ("scheduled", ingest_id)):
+    for kind, flow in (("backfill", "backfill"), ("scheduled", "ingest"), ("demo", "backfill"),
+                       ("maintenance", "maintenance")):
         row = rows[kind]
-        assert row.artifact_key == f"newsetl-{'backfill' if kind == 'backfill' else 'ingest'}-run-{row.id}"
+        assert row.artifact_key == f"newsetl-{flow}-run-{row.id}"
         [artifact] = _api(prefect_stack, "POST", "/artifacts/filter",
                           json={"artifacts": {"key": {"any_": [row.artifact_key]}}})
         assert artifact["id"] == row.artifact_id and artifact["type"] == "table"
-        assert artifact["flow_run_id"] == flow_run_id and f"ingestion_runs.id = {row.id}" in artifact["description"]
-        table = {r["source"]: r for r in _table(artifact)}
-        assert set(table) == {"local", "total"}
-        local = table["local"]
-        assert set(local) >= {"feeds_polled", "new", "updated", "duplicates", "failed"}
+        assert artifact["flow_run_id"] == ids[kind] and f"ingestion_runs.id = {row.id}" in artifact["description"]
+        table = _table(artifact)
+        if kind == "maintenance":
+            assert table == [{"step": "prune", "status": "ok", "detail": table[0]["detail"]}]
+            continue
+        by_source = {r["source"]: r for r in table}
+        assert set(by_source) == ({"france24", "voa", "total"} if kind == "demo" else {"local", "total"})
+        for r in by_source.values():
+            assert set(r) >= {"feeds_polled", "new", "updated", "duplicates", "failed"}
         if kind == "scheduled":
+            local = by_source["local"]
             assert local["feeds_polled"] == 1 and local["feeds_failed"] == 0 and local["items"] == 2
+        elif kind == "backfill":
+            assert by_source["local"]["feeds_polled"] == 0 and by_source["local"]["items"] == 2
         else:
-            assert local["feeds_polled"] == 0 and local["items"] == 2
-        # The two runs raced for one story: together they inserted each article exactly once.
-    new_total = sum(
-        _table(a)[-1]["new"]
-        for a in _api(prefect_stack, "POST", "/artifacts/filter",
-                      json={"artifacts": {"key": {"any_": [rows["backfill"].artifact_key, rows["scheduled"].artifact_key]}}}))
-    assert new_total == 3
-    progress = _api(prefect_stack, "POST", "/artifacts/filter",
-                    json={"artifacts": {"key": {"any_": [f"newsetl-backfill-progress-run-{rows['backfill'].id}"]}}})
-    assert progress and progress[0]["type"] == "progress" and float(progress[0]["data"]) == 100.0
-
-
-def test_maintenance_runs_on_the_worker(prefect_stack: stack.StackConfig, engine: Engine) -> None:
-    run_id = _trigger(prefect_stack, "maintenance/maintenance", {"steps": ["prune"]})
-    [run] = _wait(prefect_stack, [run_id]).values()
-    assert run["state"]["type"] == "COMPLETED"
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT status, artifact_key FROM ingestion_runs WHERE kind = 'maintenance'")).one()
-    assert row.status == "completed" and row.artifact_key.startswith("newsetl-maintenance-run-")
+            assert by_source["france24"]["new"] == 7 and by_source["voa"]["new"] == 14
+    # The backfill and the ingest raced for one story: together they inserted each article once.
+    assert _table(_artifact(prefect_stack, rows["backfill"].artifact_key))[-1]["new"] + \
+        _table(_artifact(prefect_stack, rows["scheduled"].artifact_key))[-1]["new"] == 3
+    progress = _artifact(prefect_stack, f"newsetl-backfill-progress-run-{rows['backfill'].id}")
+    assert progress["type"] == "progress" and float(progress["data"]) == 100.0
 
 
 def test_stack_down_stops_every_process(prefect_stack: stack.StackConfig) -> None:
