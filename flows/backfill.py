@@ -58,10 +58,17 @@ def backfill(
     archive). A rerun with the same parameters skips the windows already done.
     """
     logger = get_run_logger()
-    spec = bf.BackfillSpec.build(mode, sources, since, until, window_days, urls_file, warc_files, sitemap_urls)
     settings = load_settings(sources_file)
     db_url = db.connect(settings)
     engine = db.get_engine(db_url)
+    try:
+        spec = bf.BackfillSpec.build(mode, sources, since, until, window_days, urls_file, warc_files, sitemap_urls)
+    except bf.BackfillError as exc:  # recorded on a run row too, so `ingestion_runs` shows it
+        raw = {"mode": mode, "sources": sources, "since": since, "until": until, "urls_file": urls_file,
+               "warc_files": warc_files, "sitemap_urls": sitemap_urls, "window_days": window_days}
+        run_id = store.start_run(engine, "backfill", raw, flow_run.get_id())
+        store.finish_run(engine, run_id, store.RunCounts(errors=1), status="failed", error=str(exc))
+        raise
     run_id = store.start_run(engine, "backfill", {**spec.parameters(), "sources_file": str(settings.sources_file)},
                              flow_run.get_id())
     progress = ProgressReport(run_id, "backfill")

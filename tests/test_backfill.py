@@ -312,3 +312,21 @@ def test_windows_and_parameters() -> None:
     assert spec.until == date(2026, 11, 24) and spec.sources == ("a", "b")
     # the range is not part of the job: a wider range reuses the windows already done
     assert spec.job_key == bf.BackfillSpec.build("sitemap", ["a", "b"], "2026-11-01", "2026-11-05").job_key
+
+
+def test_backfill_flow_records_bad_parameters_and_links_its_report(
+        engine: Engine, prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.backfill import backfill
+
+    with TestWeb() as web:
+        sources = _sources(tmp_path, web)
+        with pytest.raises(bf.BackfillError, match="urls_file"):
+            backfill(mode="urls", sources_file=str(sources))
+        warc = tmp_path / "a.warc.gz"
+        _warc(warc, [(web.url("/en/a/20261120-panama"), "2026-11-20T20:00:00Z", 200, _page("Panama meeting").encode())])
+        summary = backfill(mode="warc", warc_files=[str(warc)], sources_file=str(sources))
+        assert summary["articles_new"] == 1 and summary["windows_done"] == 1 and web.requests == []
+    with engine.connect() as conn:
+        runs = conn.execute(text("SELECT id, status, error, artifact_key FROM ingestion_runs ORDER BY id")).all()
+    assert runs[0].status == "failed" and "urls_file" in runs[0].error
+    assert runs[1].status == "completed" and runs[1].artifact_key == f"newsetl-backfill-run-{runs[1].id}"
