@@ -330,3 +330,28 @@ def test_backfill_flow_records_bad_parameters_and_links_its_report(
         runs = conn.execute(text("SELECT id, status, error, artifact_key FROM ingestion_runs ORDER BY id")).all()
     assert runs[0].status == "failed" and "urls_file" in runs[0].error
     assert runs[1].status == "completed" and runs[1].artifact_key == f"newsetl-backfill-run-{runs[1].id}"
+
+
+def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """etl.reextract belongs to another stage; a stand-in module records the calls."""
+    import types
+
+    calls = []
+
+    def reextract(engine, settings, since=None, until=None, sources=()):
+        calls.append((since, until, sources))
+        return {"updated": 2, "failed": 0}
+
+    with TestWeb() as web:
+        settings = _settings(monkeypatch, _sources(tmp_path, web))
+        spec = bf.BackfillSpec.build("reextract", ["local"], "2026-11-20", "2026-11-22")
+        monkeypatch.setitem(sys.modules, "etl.reextract", None)  # not installed → a clear error
+        with pytest.raises(bf.BackfillError, match="etl.reextract"):
+            bf.run_backfill(engine, settings, spec)
+        monkeypatch.setitem(sys.modules, "etl.reextract", types.SimpleNamespace(reextract=reextract))
+        result = bf.run_backfill(engine, settings, spec)
+        assert calls == [(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("local",)),
+                         (datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC), ("local",))]
+        assert result.total().updated == 4 and web.requests == []
+        assert bf.run_backfill(engine, settings, spec).status_counts() == {"skipped": 2} and len(calls) == 2
