@@ -179,19 +179,40 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
             if spec.mode == "warc":
                 pages = [_read_warc_page(candidates[i.entry.canonical_url], settings.max_page_bytes) for i in todo]
                 records = pipeline.build_records(todo, pages)
-                loaded = store.upsert_articles(engine, records)
-                out = pipeline.BatchResult(loaded.inserted, loaded.updated, loaded.unchanged,
-                                           sum(1 for r in records if r.extraction_status == "failed"))
+                out = store.upsert_articles(engine, records)
+                failed = sum(1 for r in records if r.extraction_status == "failed")
             else:
                 assert fetcher is not None
                 out = pipeline.process_batch(engine, fetcher, settings, todo)
+                failed = out.failed
             result.fetched += len(todo)
             counts.new += out.inserted
             counts.updated += out.updated
-            counts.duplicates += out.unchanged
-            counts.failed += out.failed
+            # unchanged rows, and exact duplicates when the dedup stage reports them
+            counts.duplicates += out.unchanged + getattr(out, "duplicates", 0)
+            counts.failed += failed
+            _assign_stories(engine, getattr(out, "new_ids", None))
         if on_items:
             on_items(len(batch))
+
+
+def _assign_stories(engine: Engine, article_ids: list[int] | None) -> None:
+    """New articles join their stories as the ingest's do (``etl.stories.assign``), batch by
+    batch, when that stage is installed and the load reported the new ids. Backfilled windows
+    may arrive out of date order; the daily maintenance reclusters the recent window."""
+    if not article_ids:
+        return
+    try:
+        from etl import stories  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    assign = getattr(stories, "assign", None)
+    if assign is None:
+        return
+    try:
+        assign(engine, article_ids)
+    except Exception:  # like the ingest: a story failure is logged, the articles stay loaded
+        log.exception("story assignment failed for %d backfilled article(s)", len(article_ids))
 
 
 def _reextract_window(engine: Engine, settings: Settings, spec: BackfillSpec, window: Window,

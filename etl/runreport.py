@@ -51,11 +51,13 @@ class SourceTally:
         # Entries the feed listed that needed no fetch: this feed or another brought them before.
         c.duplicates += max(0, outcome.entries_seen - outcome.entries_new)
 
-    def add_batch(self, slug: str, inserted: int, updated: int, unchanged: int, failed: int) -> None:
+    def add_batch(self, slug: str, inserted: int, updated: int, unchanged: int, failed: int,
+                  duplicates: int = 0) -> None:
+        """``duplicates``: exact duplicates the load recognised (no row added), if it reports them."""
         c = self.of(slug)
         c.new += inserted
         c.updated += updated
-        c.duplicates += unchanged
+        c.duplicates += unchanged + duplicates
         c.failed += failed
 
     def add_counts(self, slug: str, counts: SourceCounts) -> None:
