@@ -137,6 +137,24 @@ def _wait_healthy(cfg: StackConfig, server: psutil.Process, log_path: Path) -> N
                      f"see {log_path}:\n{_tail(log_path)}")
 
 
+def _wait_pool(cfg: StackConfig, worker: psutil.Process, log_path: Path) -> None:
+    deadline = time.monotonic() + cfg.startup_timeout
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(f"{cfg.api_url}/work_pools/{cfg.pool}", timeout=5)
+            if resp.status_code == 200:
+                if resp.json().get("type") != "process":
+                    raise StackError(f"work pool {cfg.pool} exists with type {resp.json().get('type')!r}, "
+                                     "not 'process'; delete it or choose another pool name")
+                return
+        except httpx.HTTPError:
+            pass
+        if not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE:
+            raise StackError(f"the worker exited during start-up; see {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.5)
+    raise StackError(f"work pool {cfg.pool} not created after {cfg.startup_timeout:.0f}s; see {log_path}")
+
+
 def _record(proc: psutil.Process) -> dict[str, Any]:
     return {"pid": proc.pid, "create_time": proc.create_time()}
 
@@ -189,18 +207,23 @@ def up(cfg: StackConfig, say: Callable[[str], None] = print) -> dict[str, Any]:
         state["processes"]["server"] = _record(server)
         _write_state(cfg, state)
         _wait_healthy(cfg, server, logs / "server.log")
-        say(f"creating work pool {cfg.pool} (process)")
-        _run(prefect_command("work-pool", "create", cfg.pool, "--type", "process", "--overwrite"),
-             env, cfg.repo, logs / "setup.log", cfg.startup_timeout)
-        say(f"deploying {cfg.prefect_file.relative_to(cfg.repo) if cfg.prefect_file.is_relative_to(cfg.repo) else cfg.prefect_file}")
-        _run(prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", str(cfg.prefect_file)),
-             env, cfg.repo, logs / "setup.log", cfg.startup_timeout)
         if cfg.worker:
-            say(f"starting a process worker on pool {cfg.pool}")
+            # The worker creates its process pool when it is missing; starting it first lets its
+            # start-up overlap with `prefect deploy`, which only needs the pool to exist.
+            say(f"starting a process worker, which creates work pool {cfg.pool}")
             worker = _start(prefect_command("worker", "start", "--pool", cfg.pool, "--type", "process"),
                             env, cfg.repo, logs / "worker.log")
             state["processes"]["worker"] = _record(worker)
             _write_state(cfg, state)
+            _wait_pool(cfg, worker, logs / "worker.log")
+        else:
+            say(f"creating work pool {cfg.pool} (process)")
+            _run(prefect_command("work-pool", "create", cfg.pool, "--type", "process", "--overwrite"),
+                 env, cfg.repo, logs / "setup.log", cfg.startup_timeout)
+        shown = cfg.prefect_file.relative_to(cfg.repo) if cfg.prefect_file.is_relative_to(cfg.repo) else cfg.prefect_file
+        say(f"deploying {shown}")
+        _run(prefect_command("--no-prompt", "deploy", "--all", "--prefect-file", str(cfg.prefect_file)),
+             env, cfg.repo, logs / "setup.log", cfg.startup_timeout)
     except BaseException:
         down(cfg, say=lambda _m: None)
         raise
