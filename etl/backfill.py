@@ -226,7 +226,7 @@ def _reextract_window(engine: Engine, settings: Settings, spec: BackfillSpec, wi
         data = vars(out)
     counts = result.by_source.setdefault(",".join(spec.sources) or "all", SourceCounts())
     for key, attr in (("updated", "updated"), ("articles_updated", "updated"), ("failed", "failed"),
-                      ("unchanged", "duplicates"), ("seen", "items"), ("articles", "items")):
+                      ("unchanged", "duplicates"), ("selected", "items")):
         if isinstance(data.get(key), int):
             setattr(counts, attr, getattr(counts, attr) + data[key])
 

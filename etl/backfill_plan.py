@@ -57,6 +57,19 @@ def _day_start(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
+def _expand_warcs(paths: Iterable[str | Path]) -> tuple[str, ...]:
+    """Files as given; a directory (newsetl's own archive, a CC-NEWS download folder) stands for
+    the ``*.warc.gz`` / ``*.warc`` files in it, in name order."""
+    out: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if path.is_dir():
+            out.extend(str(f) for f in sorted(path.iterdir()) if f.name.endswith((".warc.gz", ".warc")))
+        else:
+            out.append(str(path))
+    return tuple(dict.fromkeys(out))
+
+
 @dataclass(frozen=True)
 class BackfillSpec:
     """What the operator asked for. ``since`` is inclusive, ``until`` exclusive (UTC days)."""
@@ -93,7 +106,7 @@ class BackfillSpec:
                 raise BackfillError("urls mode needs 'urls_file' (one URL a line)")
             if not Path(urls_file).is_file():
                 raise BackfillError(f"urls_file {urls_file} does not exist")
-        warcs = tuple(str(Path(w).expanduser().resolve()) for w in (warc_files or ()))
+        warcs = _expand_warcs(warc_files or ())
         if mode == "warc":
             if not warcs:
                 raise BackfillError("warc mode needs 'warc_files'")

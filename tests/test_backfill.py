@@ -201,7 +201,8 @@ def test_warc_backfill_touches_no_network(engine: Engine, tmp_path: Path, monkey
             # no date in the URL: the capture date decides the window
             (web.url("/a/77.html"), "2026-11-21T06:30:00Z", 200, _page("Caracas vote").encode()),
         ])
-        spec = bf.BackfillSpec.build("warc", ["local"], "2026-11-20", "2026-11-22", warc_files=[warc1, warc2])
+        spec = bf.BackfillSpec.build("warc", ["local"], "2026-11-20", "2026-11-22", warc_files=[tmp_path])
+        assert spec.warc_files == (str(warc2.resolve()), str(warc1.resolve()))  # a directory: its WARCs
         result = bf.run_backfill(engine, settings, spec)
         assert web.requests == []
         rows = _rows(engine)
@@ -341,7 +342,8 @@ def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Pat
 
     def reextract(engine, settings, since=None, until=None, sources=()):
         calls.append((since, until, sources))
-        return {"updated": 2, "failed": 0}
+        # the shape of etl.reextract's ReextractResult
+        return types.SimpleNamespace(selected=3, updated=2, unchanged=1, failed=0, missing=0)
 
     with TestWeb() as web:
         settings = _settings(monkeypatch, _sources(tmp_path, web))
@@ -353,5 +355,6 @@ def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Pat
         result = bf.run_backfill(engine, settings, spec)
         assert calls == [(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("local",)),
                          (datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC), ("local",))]
-        assert result.total().updated == 4 and web.requests == []
+        total = result.total()
+        assert (total.items, total.updated, total.duplicates) == (6, 4, 2) and web.requests == []
         assert bf.run_backfill(engine, settings, spec).status_counts() == {"skipped": 2} and len(calls) == 2
