@@ -84,7 +84,8 @@ def _entry(c: Candidate) -> FeedEntry:
 
 
 def _work_item(c: Candidate, src: SourceInfo) -> pipeline.WorkItem:
-    return pipeline.WorkItem(None, src.id, src.slug, c.language, src.min_request_interval, _entry(c))
+    return pipeline.WorkItem(feed_id=None, source_id=src.id, slug=src.slug, language=c.language,
+                             min_request_interval=src.min_request_interval, entry=_entry(c))
 
 
 def _read_warc_page(c: Candidate, max_bytes: int) -> FetchResult:
