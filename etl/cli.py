@@ -177,5 +177,10 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
         console.print(f"  {r['slug']}/{r['language']}: {r['title']}", markup=False)
 
 
+from etl import cli_ops  # noqa: E402  (operator commands: backfill, stack up|down|status)
+
+cli_ops.register(app)
+
+
 if __name__ == "__main__":
     app()

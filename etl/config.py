@@ -183,3 +183,16 @@ def load_sources(path: str | Path) -> list[Source]:
     except OSError as exc:
         raise SourcesError(f"cannot read sources file {path}: {exc}") from exc
     return parse_sources(text, origin=str(path))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What the daily maintenance prunes. Articles are never pruned; logs about them are."""
+
+    poll_days: int = 90    # feed_polls rows (the per-poll log; feeds keep their current state)
+    run_days: int = 365    # finished ingestion_runs rows no poll refers to any more
+
+
+def load_retention() -> Retention:
+    return Retention(poll_days=_env_int("NEWSETL_RETENTION_DAYS", 90),
+                     run_days=_env_int("NEWSETL_RUN_RETENTION_DAYS", 365))

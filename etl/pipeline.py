@@ -34,7 +34,7 @@ REFUSED_FETCHES = {"robots", "blocked"}  # error kinds of pages we refused to re
 class WorkItem:
     """One feed entry to fetch and load, with what it inherits from its feed."""
 
-    feed_id: int
+    feed_id: int | None  # None for a backfilled URL: no feed listed it
     source_id: int
     slug: str
     language: str | None

@@ -14,9 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, polling, store
+from etl import db, pipeline, polling, runreport, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
+from flows.artifacts import publish_run_table
 
 TASK_WORKERS = 4  # threads for concurrent feed polls / batches; fetches inside are rate-limited per host
 
@@ -57,6 +58,7 @@ def ingest(
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
     run_id = store.start_run(engine, kind, params, flow_run.get_id())
     counts = store.RunCounts()
+    tally = runreport.SourceTally()  # per-source counts for the run's artifact
     try:
         sync_sources(db_url, settings)
         # Feeds are leased a chunk per task, TASK_WORKERS tasks at a time, until none is due:
@@ -74,9 +76,11 @@ def ingest(
                 results.extend(round_results)
             logger.info("%d feed(s) leased", len(results))
             items: list[pipeline.WorkItem] = []
+            slug_of = runreport.feed_slugs(engine, [r.outcome.feed_id for r in results])
             for res in results:
                 if res.outcome.skipped:  # host parked by Retry-After: not polled, not a failure
                     continue
+                tally.add_poll(slug_of[res.outcome.feed_id], res.outcome)
                 counts.feeds_polled += 1
                 counts.entries_seen += res.outcome.entries_seen
                 if res.outcome.failed:
@@ -87,8 +91,9 @@ def ingest(
                 items.extend(res.items)
             batches = pipeline.make_batches(items, settings.batch_size)
             logger.info("%d new entr(ies) in %d batch(es)", len(items), len(batches))
-            for fut in [process_batch.submit(db_url, fetcher, settings, b) for b in batches]:
+            for batch, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
                 out = fut.result()
+                tally.add_batch(batch[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
@@ -96,8 +101,10 @@ def ingest(
             store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
+        publish_run_table(engine, run_id, "ingest", tally.rows(), note=f"failed: {type(exc).__name__}")
         raise
     store.finish_run(engine, run_id, counts)
+    publish_run_table(engine, run_id, "ingest", tally.rows())
     summary = {"run_id": run_id, **vars(counts)}
     logger.info("ingest finished: %s", summary)
     return summary
