@@ -4,7 +4,7 @@ The 496 articles are served as RSS feeds + article pages by six outlets on loopb
 (127.0.0.11–16); every article of one topic gets a publish time inside one 24-hour window
 (topics start 12 hours apart, so neighbouring windows overlap and the 72-hour story window
 always holds several topics). Then the real pipeline runs — poll → fetch → extract →
-normalize → load → dedup/stories, batch by batch as the ingest flow does — on a throwaway
+normalize → load → dedup/stories, batch by batch (``etl.cycle.run_cycle``, the flow's steps) — on a throwaway
 PostgreSQL database, and the stories are scored against ``cluster_id``: B-cubed precision,
 recall and F1, and pairwise F1.
 
@@ -38,7 +38,8 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl import db, pipeline, store, stories  # noqa: E402
+from etl import db, store, stories  # noqa: E402
+from etl.cycle import run_cycle  # noqa: E402
 from etl.config import load_settings, load_sources  # noqa: E402
 from etl.features import sentences  # noqa: E402
 from etl.http import Fetcher  # noqa: E402
@@ -113,16 +114,8 @@ def run(db_url: str, rows: list[dict], cfg: stories.StoryConfig) -> dict[str, fl
     engine = db.get_engine(db_url)
     store.sync_sources(engine, load_sources(settings.sources_file))
     t0 = time.perf_counter()
-    assign_s = 0.0
     with Fetcher(settings) as fetcher:
-        items = []
-        for feed in store.due_feeds(engine, force=True):
-            items.extend(pipeline.poll_feed(engine, fetcher, settings, feed, None, True).items)
-        for batch in pipeline.make_batches(items, settings.batch_size):
-            out = pipeline.process_batch(engine, fetcher, settings, batch)
-            a0 = time.perf_counter()
-            stories.assign(engine, out.new_ids, cfg)
-            assign_s += time.perf_counter() - a0
+        cycle = run_cycle(engine, fetcher, settings, force=True, story_config=cfg)
     total_s = time.perf_counter() - t0
     for web in webs:
         web.__exit__()
@@ -146,7 +139,7 @@ def run(db_url: str, rows: list[dict], cfg: stories.StoryConfig) -> dict[str, fl
     scores = bcubed(pred, gold)
     scores.update(articles=len(rows), near_duplicates=near, exact_duplicates=exact,
                   missing=sum(1 for v in pred.values() if isinstance(v, str)),
-                  ingest_s=total_s, assign_ms_per_article=1000 * assign_s / len(rows))
+                  ingest_s=total_s, stories_new=cycle.stories.stories_new)
     return scores
 
 

@@ -54,6 +54,8 @@ class Settings:
     task_workers: int = 4
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
+    poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
+    feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
 
     @property
     def pgdata(self) -> Path:
@@ -93,6 +95,8 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         task_workers=_env_int("NEWSETL_TASK_WORKERS", 4),
         fetch_concurrency=_env_int("NEWSETL_FETCH_CONCURRENCY", 8),
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
+        poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
+        feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
     )
 
 
@@ -179,3 +183,16 @@ def load_sources(path: str | Path) -> list[Source]:
     except OSError as exc:
         raise SourcesError(f"cannot read sources file {path}: {exc}") from exc
     return parse_sources(text, origin=str(path))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What the daily maintenance prunes. Articles are never pruned; logs about them are."""
+
+    poll_days: int = 90    # feed_polls rows (the per-poll log; feeds keep their current state)
+    run_days: int = 365    # finished ingestion_runs rows no poll refers to any more
+
+
+def load_retention() -> Retention:
+    return Retention(poll_days=_env_int("NEWSETL_RETENTION_DAYS", 90),
+                     run_days=_env_int("NEWSETL_RUN_RETENTION_DAYS", 365))

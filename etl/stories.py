@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection
 
 from etl import attribution, dedup, features
@@ -469,10 +470,19 @@ def assign(engine: Engine, article_ids: Sequence[int], config: StoryConfig | Non
     cfg = config or StoryConfig.from_env()
     if not article_ids:
         return AssignCounts()
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-        items = _load_items(conn, sorted(set(article_ids)), cfg)
-        return _assign_items(conn, items, cfg)
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+                items = _load_items(conn, sorted(set(article_ids)), cfg)
+                return _assign_items(conn, items, cfg)
+        except DBAPIError as exc:
+            # a concurrent load's trigger (articles → stories) can deadlock with us; the whole
+            # batch rolled back, so simply run it again
+            if attempt == 2 or getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+            log.warning("story assignment retried after %s", type(exc.orig).__name__)
+    raise AssertionError("unreachable")
 
 
 def assign_pending(engine: Engine, config: StoryConfig | None = None, since: datetime | None = None,

@@ -1,0 +1,44 @@
+"""One whole ingest cycle without Prefect: poll what is due, load the new entries, then commit
+the feeds' validators. The flow in ``flows/ingest.py`` runs the same steps as Prefect tasks;
+this is the plain-function form for scripts, evaluations and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from etl import pipeline, polling, stories, store
+from etl.config import Settings
+from etl.http import Fetcher
+
+
+@dataclass
+class CycleResult:
+    polls: list[pipeline.PollResult] = field(default_factory=list)
+    batches: list[pipeline.BatchResult] = field(default_factory=list)
+    stories: stories.AssignCounts = field(default_factory=stories.AssignCounts)
+
+    @property
+    def inserted(self) -> int:
+        return sum(b.inserted for b in self.batches)
+
+    @property
+    def failed_polls(self) -> list[pipeline.PollResult]:
+        return [p for p in self.polls if p.outcome.failed]
+
+
+def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: int | None = None,
+              slugs: Sequence[str] = (), force: bool = False,
+              story_config: stories.StoryConfig | None = None) -> CycleResult:
+    result = CycleResult(polls=polling.poll_due(engine, fetcher, settings, run_id, slugs=list(slugs),
+                                                force=force))
+    items = [item for p in result.polls for item in p.items]
+    for batch in pipeline.make_batches(items, settings.batch_size):
+        out = pipeline.process_batch(engine, fetcher, settings, batch)
+        result.batches.append(out)
+        if out.new_ids:  # after each batch, in batch order, as the flow does
+            result.stories.add(stories.assign(engine, out.new_ids, story_config))
+    store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators])
+    return result
