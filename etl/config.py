@@ -54,10 +54,23 @@ class Settings:
     task_workers: int = 4
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
+    # Extraction (issue 4): worker processes, a per-page kill timeout, recycling, a size cap
+    # checked before parsing; the raw WARC archive and its rotation size.
+    extract_workers: int = 2
+    extract_timeout: float = 20.0
+    extract_max_tasks: int = 200
+    max_extract_bytes: int = 3 * 1024 * 1024
+    archive_dir: Path | None = None          # None → <home>/archive
+    archive_max_bytes: int = 1024 * 1024 * 1024
+    archive_enabled: bool = True
 
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.home / "archive"
 
 
 def load_settings(sources_file: str | Path | None = None) -> Settings:
@@ -84,6 +97,13 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         task_workers=_env_int("NEWSETL_TASK_WORKERS", 4),
         fetch_concurrency=_env_int("NEWSETL_FETCH_CONCURRENCY", 8),
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
+        extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
+        extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
+        extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 200),
+        max_extract_bytes=_env_int("NEWSETL_MAX_EXTRACT_BYTES", 3 * 1024 * 1024),
+        archive_dir=Path(os.environ["NEWSETL_ARCHIVE_DIR"]).expanduser() if os.environ.get("NEWSETL_ARCHIVE_DIR") else None,
+        archive_max_bytes=_env_int("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024),
+        archive_enabled=_env_bool("NEWSETL_ARCHIVE", True),
     )
 
 

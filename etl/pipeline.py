@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from etl import store
+from etl import archive, store
 from etl.config import Settings
-from etl.extract import extract_article
+from etl.extract import extract_page, with_feed_fallback
+from etl.extract_pool import ExtractionPool, PageJob, shared_pool
 from etl.feeds import FeedEntry, FeedParseError, parse_feed
 from etl.http import Fetcher, FetchResult
 from etl.normalize import ArticleRecord, build_record
@@ -55,6 +56,7 @@ def poll_feed(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
+    archive_responses(engine, settings, [res], "feed", feed_id=feed.id)  # raw archive (issue 4)
     error_kind, error = res.error_kind, res.error
     body_hash = hashlib.sha256(res.content).hexdigest() if res.ok else None
     seen = 0
@@ -109,11 +111,18 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem])
         return list(pool.map(one, items))
 
 
-def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult]) -> list[ArticleRecord]:
+def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
+                  pool: ExtractionPool | None = None) -> list[ArticleRecord]:
+    """Extracts every page of the batch — all submitted to the worker pool at once — then
+    applies the feed fallbacks and normalizes. Without a pool, extracts in this process."""
+    jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
+    if pool is not None:
+        page_results = pool.extract_pages(jobs)
+    else:
+        page_results = [extract_page(j.html, j.url) if j.html is not None else None for j in jobs]
     records = []
-    for item, page in zip(items, pages, strict=True):
-        extraction = extract_article(page.content if page.ok else None, page.final_url,
-                                     item.entry, fetch_error=page.describe_error() or None)
+    for item, page, page_result in zip(items, pages, page_results, strict=True):
+        extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
         records.append(build_record(
             source_id=item.source_id, feed_id=item.feed_id, feed_language=item.language,
             entry=item.entry, extraction=extraction, final_url=page.final_url,
@@ -134,7 +143,21 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
                   items: Sequence[WorkItem]) -> BatchResult:
     """Fetch → extract → normalize → load for one batch; one transaction for the load."""
     pages = fetch_pages(fetcher, settings, items)
-    records = build_records(items, pages)
+    refs = [archive.archive_fetch(settings, p, "page", PAGE_ACCEPT) for p in pages]  # raw archive (issue 4)
+    records = build_records(items, pages, shared_pool(settings))
     loaded = store.upsert_articles(engine, records)
+    store.index_archive(engine, [(ref, rec.canonical_url, None) for ref, rec in zip(refs, records, strict=True)])
     failed = sum(1 for r in records if r.extraction_status == "failed")
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed)
+
+
+def archive_responses(engine: Engine, settings: Settings, responses: Sequence[FetchResult], kind: str,
+                      feed_id: int | None = None) -> None:
+    """Raw archive (issue 4): WARC records for each response, indexed in PostgreSQL. Never
+    raises — losing the archive copy of a response must not lose the poll or the article."""
+    try:
+        accept = FEED_ACCEPT if kind == "feed" else PAGE_ACCEPT
+        refs = [archive.archive_fetch(settings, r, kind, accept) for r in responses]
+        store.index_archive(engine, [(ref, None, feed_id) for ref in refs])
+    except Exception:
+        log.exception("could not archive %d %s response(s)", len(responses), kind)

@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from etl import db  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")
+                   or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
 
 
 def _admin_conninfo(url: str) -> str:
