@@ -44,8 +44,8 @@ class PageJob:
 
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
-    # Modules imported once in the fork server, so every (re)started worker starts warm.
-    ctx.set_forkserver_preload(["etl.extract", "trafilatura", "lxml.html"])
+    # Imported (and warmed up) once in the fork server, so every (re)started worker starts warm.
+    ctx.set_forkserver_preload(["etl.extract_worker"])
     return ctx
 
 

@@ -243,3 +243,11 @@ def index_archive(engine: Engine, refs: Sequence[tuple[Any, str | None, int | No
     with engine.begin() as conn:
         conn.execute(query("index_archive_record"), rows)
     return len(rows)
+
+
+def archived_articles(engine: Engine, since: Any = None, until: Any = None,
+                      slugs: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Articles that have an archived page, with where its newest copy is (for reextract)."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query("archived_articles"), {
+            "since": since, "until": until, "slugs": list(slugs)}).mappings()]

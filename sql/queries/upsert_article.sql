@@ -2,12 +2,14 @@
 -- ('failed') never overwrites a good one. When the normalized text changed, the previous
 -- version goes to article_revisions in the same statement (:revision_reason is 'refetch' for a
 -- page fetched again, 'reextract' for a re-run of extraction over the archive).
-WITH prev AS (
+-- `prev` reads the row as of the statement's snapshot (no FOR UPDATE: a locking read of a row
+-- that `up` updates in the same statement returns nothing). Batches are per source, so two
+-- concurrent writes of one URL are rare; if they race, the revision holds the older text.
+WITH prev AS MATERIALIZED (
     SELECT id, title, description, body, content_hash, extraction_status, published_at,
            updated_at, fetched_at, word_count
       FROM articles
      WHERE canonical_url = :canonical_url
-       FOR UPDATE
 ), up AS (
 INSERT INTO articles (source_id, url, final_url, canonical_url, guid, title, description, body,
                       language, authors, published_at, updated_at, fetched_at, content_hash,
