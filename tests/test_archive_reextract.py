@@ -191,3 +191,22 @@ def test_page_dates_keep_time_of_day_and_canonical_must_be_same_site() -> None:
     assert rec.published_at == datetime(2026, 11, 20, tzinfo=UTC)
     rec, _ = record(page(""), feed_date)
     assert rec.published_at == feed_date  # no date on the page at all
+
+
+def test_reextract_command(engine: Engine, settings) -> None:
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    with TestWeb() as web, Fetcher(settings) as fetcher:
+        web.route("/feed.xml", static("<rss/>"))
+        web.route("/a", static(_page("a")))
+        feed = _feed(engine, web.url("/feed.xml"))
+        pipeline.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A")])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE articles SET body = 'stale', content_hash = 'stale'"))
+    out = CliRunner().invoke(app, ["reextract", "--source", "local", "--since", "2000-01-01"])
+    assert out.exit_code == 0, out.output
+    assert "1 archived article(s): 1 updated, 0 unchanged" in out.output
+    out = CliRunner().invoke(app, ["reextract"])
+    assert "1 archived article(s): 0 updated, 1 unchanged" in out.output
