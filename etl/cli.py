@@ -40,9 +40,14 @@ def _ago(ts: datetime | None) -> str:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and newsetl's progress logs.")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # Prefect logs every task run at INFO; our own summary says what matters.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # No network beyond the outlets: don't let the temporary Prefect server try to phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @db_app.command("upgrade")
@@ -77,6 +82,40 @@ def _print_summary(summary: dict) -> None:
     )
 
 
+def _when(ts: datetime | None) -> str:
+    return f"{ts:%Y-%m-%d %H:%M}Z ({_ago(ts)})" if ts else "never"
+
+
+def _span(secs: float | None) -> str:
+    if not secs:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs / size:.0f}{unit}"
+    return f"{secs:.0f}s"
+
+
+def feed_health(r: dict) -> str:
+    """One feed's health as `newsetl status` prints it (rich markup); the why is in "last error"."""
+    from etl.schedule import is_stale
+
+    if not r["active"]:
+        return f"[dim]inactive: {r['deactivated_reason']}[/dim]"
+    if r["last_polled_at"] is None:
+        parts = ["[yellow]never polled[/yellow]"]
+    elif r["consecutive_failures"]:
+        parts = [f"[red]failing since {_when(r['failing_since'])} ({r['consecutive_failures']}×)[/red]"]
+    else:
+        parts = ["[green]OK[/green]"]
+    if r.get("host_parked_until"):
+        parts.append(f"[yellow]host parked until {r['host_parked_until']:%Y-%m-%d %H:%M}Z[/yellow]")
+    newest = r.get("newest_entry_at") or r.get("last_new_entry_at")
+    if r["last_polled_at"] is not None and is_stale(newest_entry_at=newest, entry_gap=r.get("entry_interval")):
+        parts.append(f"[magenta]stale: nothing new for {_ago(newest).removesuffix(' ago')}, "
+                     f"usually every {_span(r['entry_interval'])}[/magenta]")
+    return " · ".join(parts)
+
+
 @app.command()
 def reextract(
     since: Annotated[Optional[datetime], typer.Option("--since", help="Only articles published (else first seen) on or after this date.")] = None,
@@ -96,7 +135,8 @@ def reextract(
 
 @app.command()
 def status() -> None:
-    """Health of every feed: last poll, status, new articles in 24 h, last error."""
+    """Health of every feed: OK / failing since when and why / host parked / stale, next poll,
+    new entries in the last 24 h."""
     settings = load_settings()
     engine = db.get_engine(db.connect(settings))
     rows = store.feed_status(engine)
@@ -104,17 +144,13 @@ def status() -> None:
     for col in ("source", "feed", "lang", "health", "last poll", "HTTP", "next poll", "new 24h", "total", "last error"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        if not r["active"]:
-            health = f"[dim]inactive: {r['deactivated_reason']}[/dim]"
-        elif r["last_polled_at"] is None:
-            health = "[yellow]never polled[/yellow]"
-        elif r["consecutive_failures"]:
-            health = f"[red]failing since {_ago(r['failing_since'])} ({r['consecutive_failures']}×)[/red]"
-        else:
-            health = "[green]OK[/green]"
-        table.add_row(r["slug"], r["url"], r["language"] or "", health, _ago(r["last_polled_at"]),
+        feed = r["url"] if r.get("registry_url") in (None, r["url"]) else f"{r['url']} (moved from {r['registry_url']})"
+        error = r["last_error"] or ""
+        if r.get("host_parked_until") and r.get("host_parked_reason") and "parked" not in error:
+            error = f"{error} (host: {r['host_parked_reason']})".strip()
+        table.add_row(r["slug"], feed, r["language"] or "", feed_health(r), _ago(r["last_polled_at"]),
                       str(r["last_http_status"] or ""), _ago(r["next_poll_at"]) if r["active"] else "",
-                      str(r["new_24h"]), str(r["articles_total"]), r["last_error"] or "")
+                      str(r["new_24h"]), str(r["articles_total"]), error)
     console.print(table)
 
 
@@ -147,6 +183,7 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
         sources_path = demo_dir / "sources.toml"
         sources_path.write_text(sites.sources_toml(min_request_interval=0.05), encoding="utf-8")
         console.print(f"demo outlets: {', '.join(sites.base_urls.values())}")
+        console.print("running the ingest flow (without PREFECT_API_URL Prefect starts a temporary server first) …")
         summary = ingest_flow(sources_file=str(sources_path), force=True, kind="demo")
     _print_summary(summary)
     engine = db.get_engine(db.connect(settings))
@@ -154,7 +191,12 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
     total = store.article_count(engine)
     console.print(f"{total} article(s) in the database; latest:")
     for r in latest:
-        console.print(f"  [{r['slug']}/{r['language']}] {r['title']}")
+        console.print(f"  {r['slug']}/{r['language']}: {r['title']}", markup=False)
+
+
+from etl import cli_ops  # noqa: E402  (operator commands: backfill, stack up|down|status)
+
+cli_ops.register(app)
 
 
 if __name__ == "__main__":

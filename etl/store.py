@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 from etl.config import Source
 from etl.db import sql_dir
 from etl.feeds import FeedEntry
+from etl.http import HostBackoff
 from etl.normalize import ArticleRecord
 
 
@@ -41,6 +43,13 @@ class FeedRow:
     source_id: int
     slug: str
     min_request_interval: float
+    # schedule inputs (filled by lease_feeds; the defaults keep older queries working)
+    min_interval: float | None = None      # seconds, per-feed floor from the sources file
+    max_interval: float | None = None      # seconds, per-feed ceiling
+    entry_interval: float | None = None    # seconds, usual gap between the feed's entries
+    newest_entry_at: datetime | None = None
+    feed_ttl: float | None = None          # seconds, the feed's own <ttl>/sy:updatePeriod hint
+    host: str | None = None
 
 
 def sync_sources(engine: Engine, sources: Sequence[Source], deactivate_missing: bool = True) -> dict[str, int]:
@@ -59,6 +68,8 @@ def sync_sources(engine: Engine, sources: Sequence[Source], deactivate_missing: 
                 text("SELECT id FROM sources WHERE slug = :slug"), {"slug": src.slug}).scalar_one()
             ids[src.slug] = source_id
             for feed in src.feeds:
+                # A feed that moved (301/308) and is now listed under its new URL keeps its row.
+                conn.execute(query("adopt_moved_feed"), {"url": feed.url})
                 conn.execute(query("upsert_feed"), {
                     "source_id": source_id, "url": feed.url, "language": feed.language,
                     "section": feed.section, "min_interval": feed.min_interval,
@@ -108,7 +119,11 @@ def finish_run(engine: Engine, run_id: int, counts: RunCounts, status: str = "co
 
 @dataclass(frozen=True)
 class PollOutcome:
-    """What one poll of one feed produced, as the store needs it."""
+    """What one poll of one feed produced, as the store needs it.
+
+    A ``skipped_until`` outcome means the feed's host is parked (Retry-After seen by this or
+    another worker): no request, no poll-log row, no failure; the feed is due again then.
+    """
 
     feed_id: int
     url: str
@@ -123,29 +138,116 @@ class PollOutcome:
     last_modified: str | None
     body_hash: str | None
     next_poll_in: float  # seconds until the feed is due again
+    replace_validators: bool = False        # a 200: its validators replace the stored ones
+    new_url: str | None = None              # 301/308: poll here from now on
+    deactivate_reason: str | None = None    # 410 Gone
+    entry_interval: float | None = None
+    newest_entry_at: datetime | None = None
+    feed_ttl: float | None = None
+    parsed: bool = False                    # the body was parsed this poll (feed_ttl is fresh)
+    skipped_until: datetime | None = None
 
     @property
     def failed(self) -> bool:
         return self.error_kind is not None
 
+    @property
+    def skipped(self) -> bool:
+        return self.skipped_until is not None
+
 
 def record_poll(engine: Engine, run_id: int | None, outcome: PollOutcome) -> None:
     """Appends to the poll log and updates the feed's state in one transaction."""
+    record_polls(engine, run_id, [outcome])
+
+
+@dataclass(frozen=True)
+class Validators:
+    """A feed's conditional-request state, saved once its new entries are loaded."""
+
+    feed_id: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    replace_validators: bool
+
+
+def commit_validators(engine: Engine, validators: Sequence[Validators]) -> None:
+    if validators:
+        with engine.begin() as conn:
+            conn.execute(query("commit_validators"), [asdict(v) for v in validators])
+
+
+def record_polls(engine: Engine, run_id: int | None, outcomes: Sequence[PollOutcome]) -> None:
+    """Many polls in one transaction (executemany): the poll log rows, each feed's new state,
+    and the release of its lease. Skipped feeds only get their next poll time."""
+    polled = [o for o in outcomes if not o.skipped]
+    skipped = [o for o in outcomes if o.skipped]
     with engine.begin() as conn:
-        conn.execute(query("record_poll"), {
-            "feed_id": outcome.feed_id, "run_id": run_id, "url": outcome.url,
-            "http_status": outcome.http_status, "bytes": outcome.bytes,
-            "duration_ms": outcome.duration_ms, "entries_seen": outcome.entries_seen,
-            "entries_new": outcome.entries_new, "error_kind": outcome.error_kind,
-            "error": outcome.error,
-        })
-        conn.execute(query("update_feed_state"), {
-            "feed_id": outcome.feed_id, "http_status": outcome.http_status,
-            "etag": outcome.etag, "last_modified": outcome.last_modified,
-            "body_hash": outcome.body_hash, "failed": outcome.failed,
-            "error": f"{outcome.error_kind}: {outcome.error}" if outcome.failed else None,
-            "entries_new": outcome.entries_new, "next_poll_in": outcome.next_poll_in,
-        })
+        if polled:
+            conn.execute(query("record_poll"), [{
+                "feed_id": o.feed_id, "run_id": run_id, "url": o.url,
+                "http_status": o.http_status, "bytes": o.bytes,
+                "duration_ms": o.duration_ms, "entries_seen": o.entries_seen,
+                "entries_new": o.entries_new, "error_kind": o.error_kind, "error": o.error,
+            } for o in polled])
+            conn.execute(query("update_feed_state"), [{
+                "feed_id": o.feed_id, "http_status": o.http_status,
+                "etag": o.etag, "last_modified": o.last_modified,
+                "replace_validators": o.replace_validators,
+                "body_hash": o.body_hash, "failed": o.failed,
+                "error": f"{o.error_kind}: {o.error}" if o.failed else None,
+                "entries_new": o.entries_new, "next_poll_in": o.next_poll_in,
+                "new_url": o.new_url, "deactivate_reason": o.deactivate_reason,
+                "entry_interval": o.entry_interval, "newest_entry_at": o.newest_entry_at,
+                "feed_ttl": o.feed_ttl, "parsed": o.parsed,
+            } for o in polled])
+        if skipped:
+            conn.execute(query("defer_feed"), [{"feed_id": o.feed_id, "until": o.skipped_until}
+                                               for o in skipped])
+
+
+def db_now(engine: Engine) -> datetime:
+    """The database's clock: every worker compares times against the same one."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT now()")).scalar_one()
+
+
+def lease_feeds(engine: Engine, *, worker: str, limit: int, lease_seconds: float,
+                run_started: datetime, slugs: Sequence[str] = (), force: bool = False) -> list[FeedRow]:
+    """Claims up to ``limit`` due feeds for ``worker`` (FOR UPDATE SKIP LOCKED + a lease that
+    expires), so that concurrent runs on any number of machines never poll one feed twice.
+    A run polls a feed at most once (``run_started``); parked hosts are left alone."""
+    names = {f.name for f in fields(FeedRow)}
+    with engine.begin() as conn:
+        rows = conn.execute(query("lease_feeds"), {
+            "worker": worker, "limit": limit, "lease_seconds": lease_seconds,
+            "run_started": run_started, "slugs": list(slugs), "force": force,
+        }).mappings().all()
+    return [FeedRow(**{k: v for k, v in row.items() if k in names}) for row in rows]
+
+
+def release_leases(engine: Engine, worker: str, feed_ids: Sequence[int]) -> None:
+    with engine.begin() as conn:
+        conn.execute(query("release_leases"), {"worker": worker, "ids": list(feed_ids)})
+
+
+def save_host_backoffs(engine: Engine, backoffs: Sequence[HostBackoff]) -> None:
+    """Persists Retry-After per host so that every worker and later run respects it."""
+    if not backoffs:
+        return
+    with engine.begin() as conn:
+        conn.execute(query("save_host_backoff"), [
+            {"host": b.host, "until": b.until, "http_status": b.http_status, "reason": b.reason}
+            for b in backoffs])
+
+
+def active_host_backoffs(engine: Engine) -> list[HostBackoff]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT host, until, http_status, reason FROM host_backoff WHERE until > now()")).all()
+    return [HostBackoff(host=r.host, until=r.until, http_status=r.http_status, reason=r.reason or "")
+            for r in rows]
 
 
 def new_entries(engine: Engine, feed_id: int, entries: Iterable[FeedEntry]) -> list[FeedEntry]:
@@ -246,8 +348,8 @@ def index_archive(engine: Engine, refs: Sequence[tuple[Any, str | None, int | No
 
 
 def archived_articles(engine: Engine, since: Any = None, until: Any = None,
-                      slugs: Sequence[str] = ()) -> list[dict[str, Any]]:
+                      slugs: Sequence[str] = (), only_failed: bool = False) -> list[dict[str, Any]]:
     """Articles that have an archived page, with where its newest copy is (for reextract)."""
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query("archived_articles"), {
-            "since": since, "until": until, "slugs": list(slugs)}).mappings()]
+            "since": since, "until": until, "slugs": list(slugs), "only_failed": only_failed}).mappings()]

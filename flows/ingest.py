@@ -1,6 +1,7 @@
 """The ``ingest`` flow: sync sources → poll due feeds → process new entries in batches.
 
-Tasks are batches (one per feed, one per ~100 articles), never one per article: a task run
+Tasks are batches (one per leased chunk of ~100 feeds, one per ~100 articles), never one per
+feed or article: a task run
 costs Prefect ~5–7 ms and its server falls behind past ~1,000 task runs per flow run.
 """
 
@@ -13,9 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, store
+from etl import db, pipeline, polling, runreport, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
+from flows.artifacts import publish_run_table
 
 TASK_WORKERS = 4  # threads for concurrent feed polls / batches; fetches inside are rate-limited per host
 
@@ -27,10 +29,12 @@ def sync_sources(db_url: str, settings: Settings) -> int:
     return sum(len(s.feeds) for s in sources)
 
 
-@task(name="poll-feed", cache_policy=NO_CACHE, persist_result=False)
-def poll_feed(db_url: str, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
-              run_id: int, force: bool) -> pipeline.PollResult:
-    return pipeline.poll_feed(db.get_engine(db_url), fetcher, settings, feed, run_id, force)
+@task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)
+def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: int, worker: str,
+                   run_started: object, slugs: list[str], force: bool) -> list[pipeline.PollResult]:
+    """Leases a chunk of due feeds in PostgreSQL and polls it (empty when none is left)."""
+    return polling.lease_and_poll(db.get_engine(db_url), fetcher, settings, run_id, worker=worker,
+                                  run_started=run_started, slugs=slugs, force=force)
 
 
 @task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -54,15 +58,29 @@ def ingest(
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
     run_id = store.start_run(engine, kind, params, flow_run.get_id())
     counts = store.RunCounts()
+    tally = runreport.SourceTally()  # per-source counts for the run's artifact
     try:
         sync_sources(db_url, settings)
-        feeds = store.due_feeds(engine, sources or [], force)
-        logger.info("%d feed(s) due", len(feeds))
+        # Feeds are leased a chunk per task, TASK_WORKERS tasks at a time, until none is due:
+        # concurrent runs (other workers, other machines) never poll the same feed.
+        run_started = store.db_now(engine)
+        worker = polling.worker_id(run_id)
         with Fetcher(settings) as fetcher:
-            polls = [poll_feed.submit(db_url, fetcher, settings, f, run_id, force) for f in feeds]
+            results: list[pipeline.PollResult] = []
+            while True:
+                futs = [poll_due_chunk.submit(db_url, fetcher, settings, run_id, worker, run_started,
+                                              sources or [], force) for _ in range(TASK_WORKERS)]
+                round_results = [r for fut in futs for r in fut.result()]
+                if not round_results:
+                    break
+                results.extend(round_results)
+            logger.info("%d feed(s) leased", len(results))
             items: list[pipeline.WorkItem] = []
-            for fut in polls:
-                res = fut.result()
+            slug_of = runreport.feed_slugs(engine, [r.outcome.feed_id for r in results])
+            for res in results:
+                if res.outcome.skipped:  # host parked by Retry-After: not polled, not a failure
+                    continue
+                tally.add_poll(slug_of[res.outcome.feed_id], res.outcome)
                 counts.feeds_polled += 1
                 counts.entries_seen += res.outcome.entries_seen
                 if res.outcome.failed:
@@ -73,15 +91,20 @@ def ingest(
                 items.extend(res.items)
             batches = pipeline.make_batches(items, settings.batch_size)
             logger.info("%d new entr(ies) in %d batch(es)", len(items), len(batches))
-            for fut in [process_batch.submit(db_url, fetcher, settings, b) for b in batches]:
+            for batch, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
                 out = fut.result()
+                tally.add_batch(batch[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
+            # Every new entry is loaded: now the feeds may answer 304 next time.
+            store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
+        publish_run_table(engine, run_id, "ingest", tally.rows(), note=f"failed: {type(exc).__name__}")
         raise
     store.finish_run(engine, run_id, counts)
+    publish_run_table(engine, run_id, "ingest", tally.rows())
     summary = {"run_id": run_id, **vars(counts)}
     logger.info("ingest finished: %s", summary)
     return summary

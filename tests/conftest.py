@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from etl import db  # noqa: E402
 
+# NEWSETL_SHARED_DATA points elsewhere (a git worktree does not sit next to shared/).
 SHARED_DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")
                    or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
 

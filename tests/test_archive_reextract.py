@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import pipeline, store
+from etl import pipeline, polling, store
 from etl.archive import read_response
 from etl.config import FeedSpec, Source, load_settings
 from etl.extract_pool import close_shared_pool
@@ -63,7 +63,7 @@ def test_hostile_batch_loads_with_statuses_and_everything_is_archived(engine: En
         web.route("/latin", static(_page("v1").encode("utf-8")[:-200] + b"\xe9\xff\xfe" + b"</body></html>"))
         web.route("/empty", static(b""))
         feed = _feed(engine, web.url("/feed.xml"))
-        pipeline.poll_feed(engine, fetcher, settings, feed, None, force=True)
+        polling.poll_one(engine, fetcher, settings, feed, force=True)
         items = [_item(feed, web.url(p), p.strip("/"), summary=f"<p>Summary of {p}</p>" if p == "/slow" else None)
                  for p in ("/good", "/slow", "/binary", "/huge", "/deep", "/latin", "/empty", "/gone")]
         result = pipeline.process_batch(engine, fetcher, settings, items)
@@ -210,3 +210,21 @@ def test_reextract_command(engine: Engine, settings) -> None:
     assert "1 archived article(s): 1 updated, 0 unchanged" in out.output
     out = CliRunner().invoke(app, ["reextract"])
     assert "1 archived article(s): 0 updated, 1 unchanged" in out.output
+
+
+def test_reextract_only_failed_retries_rows_whose_page_gave_no_text(engine: Engine, settings) -> None:
+    with TestWeb() as web, Fetcher(settings) as fetcher:
+        web.route("/feed.xml", static("<rss/>"))
+        web.route("/a", static(_page("a")))
+        web.route("/b", static(_page("b")))
+        feed = _feed(engine, web.url("/feed.xml"))
+        pipeline.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A"),
+                                                            _item(feed, web.url("/b"), "B")])
+    with engine.begin() as conn:  # as if B's extraction had failed back then
+        conn.execute(text("UPDATE articles SET body = NULL, content_hash = NULL, "
+                          "extraction_status = 'failed' WHERE title = 'B'"))
+    res = reextract(engine, settings, only_failed=True)
+    assert (res.selected, res.updated) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT extraction_status FROM articles WHERE title = 'B'")).scalar_one() == "ok"
+        assert conn.execute(text("SELECT count(*) FROM article_revisions")).scalar_one() == 0  # no text before

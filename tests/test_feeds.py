@@ -81,3 +81,82 @@ def test_france24_real_feed(shared_data: Path) -> None:
 def test_non_english_dates(shared_data: Path) -> None:
     feed = parse_feed((shared_data / "feeds" / "feedrs_rss2_ilmessaggero.xml").read_bytes())
     assert feed.entries[0].published_at == datetime(2022, 11, 15, 23, 38, 15, tzinfo=UTC)
+
+
+# -- hostile and badly encoded documents --------------------------------------------------------
+
+def _quadratic_blowup() -> bytes:
+    # 40 KB on the wire; feedparser's loose parser expanded it to 100 MB of text before hardening
+    return (b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "' + b"A" * 10_000 + b'">\n]>\n'
+            b'<rss version="2.0"><channel><title>t</title><item><title>x</title><link>https://ex.com/a</link>'
+            b"<description>" + b"&a;" * 10_000 + b"</description></item></channel></rss>")
+
+
+def _billion_laughs() -> bytes:
+    decls = b'<!ENTITY lol "lol">' + b"".join(
+        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10))
+    return (b'<?xml version="1.0"?><!DOCTYPE rss [' + decls + b']><rss version="2.0"><channel>'
+            b"<title>&lol9;</title><item><title>&lol9;</title><link>https://ex.com/a</link></item></channel></rss>")
+
+
+def _external_entity() -> bytes:
+    return (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+            b'<rss version="2.0"><channel><title>t</title><item><title>&xxe;</title>'
+            b"<link>https://ex.com/a</link><description>&xxe;</description></item></channel></rss>")
+
+
+@pytest.mark.parametrize("make", [_quadratic_blowup, _billion_laughs, _external_entity])
+def test_entity_declarations_refused_without_expanding(make) -> None:
+    import tracemalloc
+
+    body = make()
+    tracemalloc.start()
+    try:
+        with pytest.raises(FeedParseError, match="entities"):
+            parse_feed(body, "application/rss+xml")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024
+
+
+def test_entity_declarations_found_in_utf16() -> None:
+    body = _external_entity().decode().replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    with pytest.raises(FeedParseError, match="entities"):
+        parse_feed(body.encode("utf-16"))
+
+
+def test_plain_doctype_without_entities_still_parses() -> None:
+    body = (b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+            b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel><title>t</title>'
+            b"<item><title>a</title><link>https://ex.com/a</link></item></channel></rss>")
+    assert [e.link for e in parse_feed(body).entries] == ["https://ex.com/a"]
+
+
+LATIN = '<rss version="2.0"><channel><title>Actualité</title><item><title>Élection à Panamá</title><link>https://ex.com/a</link></item></channel></rss>'
+
+
+@pytest.mark.parametrize("body,content_type", [
+    # declared in the XML, contradicted by the HTTP header
+    (('<?xml version="1.0" encoding="ISO-8859-1"?>' + LATIN).encode("latin-1"), "application/rss+xml; charset=utf-8"),
+    # no declaration anywhere
+    (LATIN.encode("latin-1"), None),
+    # declared only by the HTTP header
+    (LATIN.encode("latin-1"), "text/xml; charset=iso-8859-1"),
+    # wrong header, no declaration
+    (LATIN.encode("latin-1"), "application/xml; charset=utf-8"),
+])
+def test_wrong_or_missing_charset(body: bytes, content_type: str | None) -> None:
+    feed = parse_feed(body, content_type)
+    assert [e.title for e in feed.entries] == ["Élection à Panamá"]
+
+
+def test_invalid_xml_with_readable_entries_parses_with_a_warning() -> None:
+    feed = parse_feed(b'<rss version="2.0"><channel><title>x</title><item><title>a & b</title>'
+                      b"<link>https://ex.com/a</link></item></channel>")
+    assert [e.title for e in feed.entries] == ["a & b"] and feed.warning
+
+
+def test_invalid_xml_without_entries_is_an_error() -> None:
+    with pytest.raises(FeedParseError, match="not a feed"):
+        parse_feed(b"<rss><channel><title>x</title><item><title>a</ti")

@@ -92,9 +92,102 @@ def test_redirect_to_private_address_refused_at_the_hop(settings) -> None:
 
 
 def test_per_host_spacing(settings) -> None:
+    """The k-th request to a host cannot start before k × interval after the first was let
+    through: a lower bound that load can only make longer (arrival gaps at the server jitter)."""
     with TestWeb() as web, Fetcher(settings) as f:
         url = web.route("/a", static("x"))
-        for _ in range(3):
-            f.fetch(url, max_bytes=100, min_interval=0.3)
-        gaps = [b - a for a, b in zip(web.times, web.times[1:])]
-        assert len(gaps) == 2 and min(gaps) >= 0.29  # a lower bound: load can only widen gaps
+        other = TestWeb("127.0.0.9")
+        with other:
+            other_url = other.route("/b", static("y"))
+            before = time.monotonic()
+            for _ in range(3):
+                f.fetch(url, max_bytes=100, min_interval=0.3)
+            elapsed = time.monotonic() - before
+            assert elapsed >= 0.6  # starts at t0, t0+0.3, t0+0.6
+            # another host is not held back by the first one's spacing
+            assert f.fetch(other_url, max_bytes=100, min_interval=0.3).ok
+            assert other.requests and len(web.requests) == 3
+
+
+def test_truncated_body_is_named(settings) -> None:
+    def truncated(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "5000")
+        h.end_headers()
+        h.wfile.write(b"x" * 300)
+        h.wfile.flush()
+        h.close_connection = True
+
+    with TestWeb() as web, Fetcher(settings) as f:
+        web.route("/t", truncated)
+        res = f.fetch(web.url("/t"), max_bytes=10_000, min_interval=0)
+        assert res.error_kind == "truncated" and res.content == b""
+
+
+def test_dns_failure_is_named(settings) -> None:
+    with Fetcher(settings) as f:
+        assert f.fetch("http://no-such-host.invalid/", max_bytes=100, min_interval=0).error_kind == "dns"
+    strict = replace(settings, allow_private_networks=False)
+    with Fetcher(strict) as f:
+        assert f.fetch("http://no-such-host.invalid/", max_bytes=100, min_interval=0).error_kind == "dns"
+
+
+def test_429_parks_the_host_in_this_fetcher_only_for_that_host(settings) -> None:
+    with TestWeb("127.0.0.1") as one, TestWeb("127.0.0.2") as two, Fetcher(settings) as f:
+        one.route("/limited", static(b"", 429, headers={"Retry-After": "60"}))
+        one.route("/page", static("x"))
+        two.route("/page", static("x"))
+        first = f.fetch(one.url("/limited"), max_bytes=100, min_interval=0)
+        assert first.status == 429 and first.backoff_until is not None
+        parked = f.fetch(one.url("/page"), max_bytes=100, min_interval=0)
+        assert parked.error_kind == "host_backoff" and one.hits("/page") == 0
+        assert f.fetch(two.url("/page"), max_bytes=100, min_interval=0).ok
+        assert [b.host for b in f.drain_new_backoffs()] == ["127.0.0.1"] and f.drain_new_backoffs() == []
+
+
+def test_503_without_retry_after_does_not_park(settings) -> None:
+    with TestWeb() as web, Fetcher(settings) as f:
+        web.route("/down", static(b"", 503))
+        web.route("/page", static("x"))
+        assert f.fetch(web.url("/down"), max_bytes=100, min_interval=0).backoff_until is None
+        assert f.fetch(web.url("/page"), max_bytes=100, min_interval=0).ok
+
+
+def test_permanent_url_only_through_permanent_hops(settings) -> None:
+    with TestWeb() as web, Fetcher(settings) as f:
+        web.route("/a", static(b"", 301, headers={"Location": "/b"}))
+        web.route("/b", static(b"", 308, headers={"Location": "/c"}))
+        web.route("/c", static("ok"))
+        web.route("/t", static(b"", 307, headers={"Location": "/c"}))
+        assert f.fetch(web.url("/a"), max_bytes=100, min_interval=0).permanent_url == web.url("/c")
+        assert f.fetch(web.url("/t"), max_bytes=100, min_interval=0).permanent_url is None
+        assert f.fetch(web.url("/c"), max_bytes=100, min_interval=0).permanent_url is None
+
+
+def test_allow_private_per_call_overrides_the_setting(settings) -> None:
+    strict = replace(settings, allow_private_networks=False)
+    with TestWeb() as web, Fetcher(strict) as f:
+        url = web.route("/a", static("x"))
+        assert f.fetch(url, max_bytes=100, min_interval=0).error_kind == "blocked"
+        assert f.fetch(url, max_bytes=100, min_interval=0, allow_private=True).ok
+        # the override never lifts the scheme rule
+        assert f.fetch("file:///etc/passwd", max_bytes=100, allow_private=True).error_kind == "blocked"
+
+
+@pytest.mark.parametrize("robots,allowed", [
+    (static("User-agent: *\nDisallow: /\n", content_type="text/plain"), False),
+    (static("User-agent: newsetl\nDisallow: /\n\nUser-agent: *\nAllow: /\n", content_type="text/plain"), False),
+    (static("User-agent: otherbot\nDisallow: /\n", content_type="text/plain"), True),
+    (static(b"", 404), True),          # RFC 9309: unavailable → no rules
+    (static(b"", 500), False),         # RFC 9309: unreachable → assume complete disallow
+])
+def test_robots_txt_rules_and_availability(settings, robots, allowed: bool) -> None:
+    with TestWeb() as web, Fetcher(settings) as f:
+        web.route("/robots.txt", robots)
+        web.route("/article", static("x"))
+        res = f.fetch(web.url("/article"), max_bytes=100, min_interval=0, respect_robots=True)
+        assert res.ok is allowed and web.hits("/article") == int(allowed)
+        if not allowed:
+            assert res.error_kind == "robots" and "robots.txt disallows" in res.error
+        f.fetch(web.url("/article"), max_bytes=100, min_interval=0, respect_robots=True)
+        assert web.hits("/robots.txt") == 1  # cached per host

@@ -82,3 +82,30 @@ def test_bad_feeds_are_recorded_and_the_rest_loads(engine: Engine, prefect_harne
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == 3
         assert web.hits("/a1") == 1  # known entries are never fetched again
+
+
+def test_demo_sites_end_to_end_and_rerun_adds_nothing(engine: Engine, prefect_harness: None, demo_sites,
+                                                      tmp_path: Path) -> None:
+    sources = tmp_path / "demo.toml"
+    sources.write_text(demo_sites.sources_toml(min_request_interval=0.0))
+    summary = ingest(sources_file=str(sources), kind="demo")
+    assert summary["feeds_failed"] == 0 and summary["feeds_polled"] == len(demo_sites.feed_urls())
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT a.title, a.body, a.published_at, a.language, a.extraction_status, a.authors, s.slug "
+            "FROM articles a JOIN sources s ON s.id = a.source_id")).all()
+    assert len(rows) >= 30 and summary["articles_new"] == len(rows)
+    assert len(rows) == len(demo_sites.article_urls())
+    for r in rows:
+        assert r.title and r.published_at and r.language in {"en", "es", "fr"}, r
+        assert r.extraction_status == "ok" and len(r.body.split()) > 150, r.title
+        assert "cookie" not in r.body.lower() and "newsletter" not in r.body.lower(), r.title
+    assert {r.slug for r in rows} == {"france24", "voa", "hemiwire"}
+    panama = [r for r in rows if "Darién" in r.body and "120" in r.body]
+    assert {(r.slug, r.language) for r in panama} >= {("france24", "en"), ("france24", "es"), ("france24", "fr"),
+                                                      ("voa", "en"), ("voa", "es"), ("hemiwire", "en")}
+
+    again = ingest(sources_file=str(sources), force=True, kind="demo")
+    assert again["articles_new"] == 0 and again["feeds_failed"] == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == len(rows)

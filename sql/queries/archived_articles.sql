@@ -12,4 +12,6 @@ SELECT DISTINCT ON (a.id)
  WHERE (CAST(:since AS timestamptz) IS NULL OR COALESCE(a.published_at, a.first_seen_at) >= :since)
    AND (CAST(:until AS timestamptz) IS NULL OR COALESCE(a.published_at, a.first_seen_at) < :until)
    AND (cardinality(CAST(:slugs AS text[])) = 0 OR s.slug = ANY(CAST(:slugs AS text[])))
+   -- only_failed: rows whose page extraction did not produce the text (retries after a fix)
+   AND (NOT :only_failed OR a.extraction_status IN ('failed', 'feed_content', 'feed_summary'))
  ORDER BY a.id, r.fetched_at DESC, r.id DESC;

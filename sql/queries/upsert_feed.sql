@@ -1,9 +1,10 @@
--- Feeds are keyed by URL. A feed that comes back to the file is reactivated only if it had been
--- deactivated for leaving the file (a 410 Gone stays deactivated).
-INSERT INTO feeds (source_id, url, language, section, min_interval, max_interval)
-VALUES (:source_id, :url, :language, :section,
+-- Feeds are keyed by the URL the sources file gives (registry_url; `url` may have moved with a
+-- 301/308). A feed that comes back to the file is reactivated only if it had been deactivated
+-- for leaving the file (a 410 Gone stays deactivated).
+INSERT INTO feeds (source_id, url, registry_url, language, section, min_interval, max_interval)
+VALUES (:source_id, :url, :url, :language, :section,
         make_interval(secs => :min_interval), make_interval(secs => :max_interval))
-ON CONFLICT (url) DO UPDATE
+ON CONFLICT (registry_url) DO UPDATE
    SET source_id = excluded.source_id,
        language = excluded.language,
        section = excluded.section,

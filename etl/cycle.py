@@ -1,0 +1,39 @@
+"""One whole ingest cycle without Prefect: poll what is due, load the new entries, then commit
+the feeds' validators. The flow in ``flows/ingest.py`` runs the same steps as Prefect tasks;
+this is the plain-function form for scripts, evaluations and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from etl import pipeline, polling, store
+from etl.config import Settings
+from etl.http import Fetcher
+
+
+@dataclass
+class CycleResult:
+    polls: list[pipeline.PollResult] = field(default_factory=list)
+    batches: list[pipeline.BatchResult] = field(default_factory=list)
+
+    @property
+    def inserted(self) -> int:
+        return sum(b.inserted for b in self.batches)
+
+    @property
+    def failed_polls(self) -> list[pipeline.PollResult]:
+        return [p for p in self.polls if p.outcome.failed]
+
+
+def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: int | None = None,
+              slugs: Sequence[str] = (), force: bool = False) -> CycleResult:
+    result = CycleResult(polls=polling.poll_due(engine, fetcher, settings, run_id, slugs=list(slugs),
+                                                force=force))
+    items = [item for p in result.polls for item in p.items]
+    for batch in pipeline.make_batches(items, settings.batch_size):
+        result.batches.append(pipeline.process_batch(engine, fetcher, settings, batch))
+    store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators])
+    return result

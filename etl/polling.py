@@ -1,0 +1,212 @@
+"""Polling feeds: lease due feeds, poll them concurrently, record every poll in one write.
+
+One poll: host parked? → skip (no request, no failure) · conditional GET · 304 or an unchanged
+body hash → no parse · parse → entries not seen before · schedule from the feed's rhythm and
+caching hints · 301/308 → new URL · 410 → deactivated · 429/503 → the *host* is parked for
+Retry-After (persisted, so every worker respects it). Never raises: a broken feed is a
+recorded error and the rest goes on.
+
+Many workers: feeds are leased in PostgreSQL (FOR UPDATE SKIP LOCKED + an expiring lease), a
+chunk at a time, so concurrent runs never poll one feed twice and a crashed worker's feeds are
+free again after ``feed_lease_seconds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from etl import store
+from etl.config import Settings
+from etl.feeds import FeedParseError, parse_feed
+from etl.http import Fetcher
+from etl.pipeline import FEED_ACCEPT, PollResult, WorkItem, archive_responses
+from etl.schedule import bounds, cache_hint, entry_interval, feed_hint, next_poll_in, with_jitter
+from etl.urls import host_of
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_JITTER = 0.1  # ±10 % on every interval, so feeds polled together drift apart
+
+
+def worker_id(run_id: int | None) -> str:
+    """Who holds a lease: machine, process and run (shown by `newsetl status`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
+
+
+def _skipped(feed: store.FeedRow, until: datetime) -> PollResult:
+    """The feed's host is parked: due again when the host is free (plus jitter, so the feeds
+    of one host do not all return in the same second). No request, no failure."""
+    now = datetime.now(UTC)
+    remaining = max((until - now).total_seconds(), 0.0)
+    outcome = store.PollOutcome(
+        feed_id=feed.id, url=feed.url, http_status=None, bytes=0, duration_ms=0,
+        entries_seen=0, entries_new=0, error_kind=None, error=None, etag=None,
+        last_modified=None, body_hash=None, next_poll_in=0.0,
+        skipped_until=now + timedelta(seconds=with_jitter(remaining)),
+    )
+    return PollResult(outcome, [])
+
+
+def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
+             force: bool = False) -> PollResult:
+    """Polls one feed and works out its new state; the caller records it (see poll_chunk)."""
+    host = feed.host or host_of(feed.url)
+    parked = fetcher.backoff_for(host)
+    if parked is not None:
+        return _skipped(feed, parked.until)
+    res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
+                        last_modified=feed.last_modified, accept=FEED_ACCEPT,
+                        min_interval=feed.min_request_interval)
+    archive_responses(engine, settings, [res], "feed", feed_id=feed.id)  # raw archive (issue 4)
+    if res.error_kind == "host_backoff":  # parked by another thread meanwhile, or a hop's host
+        parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
+        if parked is not None:
+            return _skipped(feed, parked.until)
+    now = datetime.now(UTC)
+    error_kind, error = res.error_kind, res.error
+    answered = res.error_kind is None and res.status is not None and (res.ok or res.not_modified)
+    body_hash = hashlib.sha256(res.content).hexdigest() if res.ok else None
+    seen = 0
+    items: list[WorkItem] = []
+    gap = newest = ttl = None
+    parsed_now = False
+    if res.ok and (force or body_hash != feed.body_hash):
+        try:
+            parsed = parse_feed(res.content, res.headers.get("content-type"), res.final_url,
+                                settings.max_entries_per_poll)
+            parsed_now = True
+            seen = len(parsed.entries)
+            dates = [e.published_at for e in parsed.entries]
+            gap = entry_interval(dates, now)
+            newest = max((min(d, now) for d in dates if d is not None), default=None)
+            ttl = feed_hint(parsed.ttl_minutes, parsed.update_period, parsed.update_frequency)
+            fresh = store.new_entries(engine, feed.id, parsed.entries)
+            items = [WorkItem(feed.id, feed.source_id, feed.slug, feed.language,
+                              feed.min_request_interval, e) for e in fresh]
+        except FeedParseError as exc:
+            error_kind, error, body_hash = "parse", str(exc), None
+        except Exception as exc:  # a feed must never take the run down
+            log.exception("unexpected error parsing %s", feed.url)
+            error_kind, error, body_hash = "internal", f"{type(exc).__name__}: {exc}", None
+    failed = error_kind is not None
+
+    # Schedule: the feed's rhythm (this poll's dates, else what we learned before), never more
+    # often than the server (Cache-Control/Expires) or the feed (<ttl>, sy:updatePeriod) asked.
+    entry_gap = gap or feed.entry_interval
+    newest_known = max((d for d in (newest, feed.newest_entry_at) if d is not None), default=None)
+    feed_ttl = ttl if parsed_now else feed.feed_ttl
+    hints = [h for h in (cache_hint(res.headers, now) if answered else None, feed_ttl) if h]
+    if res.backoff_until is not None:
+        # The server said when to come back; that wins over our own back-off.
+        low, _high = bounds(feed.min_interval, feed.max_interval)
+        interval = max((res.backoff_until - now).total_seconds(), low)
+    else:
+        interval = next_poll_in(
+            failed=failed, consecutive_failures=feed.consecutive_failures,
+            min_interval=feed.min_interval, max_interval=feed.max_interval,
+            hint=max(hints) if hints else None, entry_gap=entry_gap,
+            silent_for=(now - newest_known).total_seconds() if newest_known else None,
+            jitter=SCHEDULE_JITTER,
+        )
+    # Validators of a body we could not parse are not kept: a 304 must not hide a broken feed.
+    validators = res.status in (200, 304) and error_kind is None
+    pending = None
+    if items and validators:
+        # New entries are not loaded yet: keep the old validators until they are, so a run
+        # killed in between re-reads this body next time instead of getting a 304.
+        pending = store.Validators(feed.id, res.headers.get("etag"), res.headers.get("last-modified"),
+                                   body_hash, res.status == 200)
+        validators, body_hash_saved = False, None
+    else:
+        body_hash_saved = body_hash
+    outcome = store.PollOutcome(
+        feed_id=feed.id, url=res.final_url if res.status else feed.url, http_status=res.status,
+        bytes=len(res.content) if res.content else 0, duration_ms=res.elapsed_ms,
+        entries_seen=seen, entries_new=len(items), error_kind=error_kind, error=error,
+        etag=res.headers.get("etag") if validators else None,
+        last_modified=res.headers.get("last-modified") if validators else None,
+        replace_validators=validators and res.status == 200,
+        body_hash=body_hash_saved, next_poll_in=interval,
+        new_url=res.permanent_url if answered and not failed else None,
+        deactivate_reason=(f"HTTP 410 Gone on {now:%Y-%m-%d %H:%M}Z at {res.final_url}"
+                           if res.status == 410 else None),
+        entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
+    )
+    return PollResult(outcome, items, pending)
+
+
+def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
+               force: bool) -> PollResult:
+    try:
+        return poll_one(engine, fetcher, settings, feed, force)
+    except Exception as exc:  # recorded, so the lease is released and the feed re-scheduled
+        log.exception("unexpected error polling %s", feed.url)
+        outcome = store.PollOutcome(
+            feed_id=feed.id, url=feed.url, http_status=None, bytes=0, duration_ms=0,
+            entries_seen=0, entries_new=0, error_kind="internal",
+            error=f"{type(exc).__name__}: {exc}"[:500], etag=None, last_modified=None,
+            body_hash=None,
+            next_poll_in=next_poll_in(failed=True, consecutive_failures=feed.consecutive_failures,
+                                      min_interval=feed.min_interval, max_interval=feed.max_interval),
+        )
+        return PollResult(outcome, [])
+
+
+def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequence[store.FeedRow],
+               run_id: int | None, force: bool = False) -> list[PollResult]:
+    """Polls leased feeds concurrently (the Fetcher spaces requests per host and caps them
+    globally), then records all polls in one transaction and persists any host back-off."""
+    if not feeds:
+        return []
+    workers = max(1, min(settings.fetch_concurrency, len(feeds)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+        results = list(pool.map(lambda f: _safe_poll(engine, fetcher, settings, f, force), feeds))
+    store.save_host_backoffs(engine, fetcher.drain_new_backoffs())
+    store.record_polls(engine, run_id, [r.outcome for r in results])
+    return results
+
+
+def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
+                   worker: str, run_started: datetime, slugs: Sequence[str] = (),
+                   force: bool = False) -> list[PollResult]:
+    """One unit of work for a task: claim a chunk of due feeds and poll it. Empty when nothing
+    is left for this run."""
+    fetcher.add_backoffs(store.active_host_backoffs(engine))  # other workers' Retry-After
+    feeds = store.lease_feeds(engine, worker=worker, limit=settings.poll_chunk_size,
+                              lease_seconds=settings.feed_lease_seconds, run_started=run_started,
+                              slugs=slugs, force=force)
+    try:
+        return poll_chunk(engine, fetcher, settings, feeds, run_id, force)
+    except BaseException:
+        store.release_leases(engine, worker, [f.id for f in feeds])
+        raise
+
+
+def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
+             slugs: Sequence[str] = (), force: bool = False, worker: str | None = None,
+             tasks: int = 1) -> list[PollResult]:
+    """Every due feed, chunk after chunk, without Prefect (tests, benchmarks, scripts).
+    ``tasks`` lease loops run side by side, as the flow's tasks do."""
+    worker = worker or worker_id(run_id)
+    run_started = store.db_now(engine)
+
+    def loop() -> list[PollResult]:
+        out: list[PollResult] = []
+        while chunk := lease_and_poll(engine, fetcher, settings, run_id, worker=worker,
+                                      run_started=run_started, slugs=slugs, force=force):
+            out.extend(chunk)
+        return out
+
+    if tasks <= 1:
+        return loop()
+    with ThreadPoolExecutor(max_workers=tasks, thread_name_prefix="lease") as pool:
+        futures = [pool.submit(loop) for _ in range(tasks)]
+        return [r for fut in futures for r in fut.result()]

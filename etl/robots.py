@@ -1,0 +1,89 @@
+"""robots.txt for article pages, cached per origin (scheme, host, port).
+
+Feeds are published to be polled, so only page fetches ask robots.txt. The file is fetched
+through our own Fetcher (same SSRF checks, size cap, politeness and User-Agent) and read by
+``urllib.robotparser``. Availability rules follow RFC 9309: a 4xx means "no rules" (allow
+all); a 5xx, a 429 or no answer means "assume complete disallow" for a while, then ask again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
+ROBOTS_TTL = 24 * 3600.0        # RFC 9309: do not use a cached copy for more than 24 h
+UNREACHABLE_TTL = 10 * 60.0     # after a 5xx/network error, ask again after this
+MAX_CRAWL_DELAY = 60.0          # a Crawl-delay larger than this is taken as this
+
+# (url, min_interval) → (status or None, body, error kind or None), following redirects.
+RobotsFetch = Callable[[str, float], tuple[int | None, bytes, str | None]]
+
+
+@dataclass
+class _Entry:
+    parser: RobotFileParser | None   # None: allow everything
+    disallow_all: bool
+    expires: float                   # time.monotonic()
+    reason: str
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+class RobotsCache:
+    """Thread-safe; one per Fetcher (per run). Each origin's robots.txt is fetched once."""
+
+    def __init__(self, fetch: RobotsFetch, user_agent: str) -> None:
+        self._fetch = fetch
+        self._agent = user_agent
+        self._lock = threading.Lock()
+        self._origin_locks: dict[str, threading.Lock] = {}
+        self._entries: dict[str, _Entry] = {}
+
+    def _entry(self, url: str, min_interval: float) -> _Entry:
+        origin = origin_of(url)
+        with self._lock:
+            lock = self._origin_locks.setdefault(origin, threading.Lock())
+        with lock:  # a second thread waits for the first fetch instead of fetching again
+            entry = self._entries.get(origin)
+            if entry is None or entry.expires < time.monotonic():
+                entry = self._load(origin, min_interval)
+                self._entries[origin] = entry
+            return entry
+
+    def _load(self, origin: str, min_interval: float) -> _Entry:
+        robots_url = f"{origin}/robots.txt"
+        status, body, error_kind = self._fetch(robots_url, min_interval)
+        now = time.monotonic()
+        if error_kind is None and status is not None and 200 <= status < 300:
+            parser = RobotFileParser(robots_url)
+            parser.parse(body.decode("utf-8", errors="replace").splitlines())
+            return _Entry(parser, False, now + ROBOTS_TTL, "robots.txt")
+        if status is not None and 400 <= status < 500 and status != 429:  # 429 is "come back later"
+            return _Entry(None, False, now + ROBOTS_TTL, f"robots.txt HTTP {status}: no rules")
+        why = f"HTTP {status}" if status else (error_kind or "no answer")
+        return _Entry(None, True, now + UNREACHABLE_TTL, f"robots.txt unreachable ({why})")
+
+    def allowed(self, url: str, min_interval: float = 1.0) -> tuple[bool, str]:
+        """(allowed, reason); the reason says which rule or availability case decided.
+        ``min_interval`` is the host's politeness, used if robots.txt must be fetched."""
+        entry = self._entry(url, min_interval)
+        if entry.disallow_all:
+            return False, f"robots.txt disallows {url}: {entry.reason}, assuming complete disallow"
+        if entry.parser is None or entry.parser.can_fetch(self._agent, url):
+            return True, entry.reason
+        return False, f"robots.txt disallows {url}"
+
+    def crawl_delay(self, url: str, min_interval: float = 1.0) -> float | None:
+        entry = self._entry(url, min_interval)
+        if entry.parser is None:
+            return None
+        delay = entry.parser.crawl_delay(self._agent)
+        return min(float(delay), MAX_CRAWL_DELAY) if delay else None
