@@ -121,11 +121,12 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
 
 def archive_responses(engine: Engine, settings: Settings, responses: Sequence[FetchResult], kind: str,
                       feed_id: int | None = None) -> None:
-    """Raw archive (issue 4): WARC records for each response, indexed in PostgreSQL. Never
-    raises — losing the archive copy of a response must not lose the poll or the article."""
+    """Raw archive (issue 4): WARC records for each response, indexed in PostgreSQL. A 304 is
+    skipped (no body; the copy archived when it last changed still stands). Never raises —
+    losing the archive copy of a response must not lose the poll or the article."""
     try:
         accept = FEED_ACCEPT if kind == "feed" else PAGE_ACCEPT
-        refs = [archive.archive_fetch(settings, r, kind, accept) for r in responses]
+        refs = [archive.archive_fetch(settings, r, kind, accept) for r in responses if not r.not_modified]
         store.index_archive(engine, [(ref, None, feed_id) for ref in refs])
     except Exception:
         log.exception("could not archive %d %s response(s)", len(responses), kind)
