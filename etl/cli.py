@@ -117,6 +117,23 @@ def feed_health(r: dict) -> str:
 
 
 @app.command()
+def reextract(
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Only articles published (else first seen) on or after this date.")] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", help="Only articles published before this date.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source slug (repeatable).")] = None,
+) -> None:
+    """Re-run extraction from the raw WARC archive (no network) and update rows idempotently."""
+    from etl.reextract import reextract as run_reextract
+
+    settings = load_settings()
+    engine = db.get_engine(db.connect(settings))
+    as_utc = lambda d: d.replace(tzinfo=UTC) if d and d.tzinfo is None else d  # noqa: E731
+    res = run_reextract(engine, settings, since=as_utc(since), until=as_utc(until), sources=source or [])
+    console.print(f"{res.selected} archived article(s): {res.updated} updated, {res.unchanged} unchanged, "
+                  f"{res.failed} failed extraction, {res.missing} missing from the archive")
+
+
+@app.command()
 def status() -> None:
     """Health of every feed: OK / failing since when and why / host parked / stale, next poll,
     new entries in the last 24 h."""

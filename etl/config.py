@@ -56,10 +56,23 @@ class Settings:
     per_host_concurrency: int = 2
     poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
     feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
+    # Extraction (issue 4): worker processes, a per-page kill timeout, recycling, a size cap
+    # checked before parsing; the raw WARC archive and its rotation size.
+    extract_workers: int = 2
+    extract_timeout: float = 20.0
+    extract_max_tasks: int = 200
+    max_extract_bytes: int = 3 * 1024 * 1024
+    archive_dir: Path | None = None          # None → <home>/archive
+    archive_max_bytes: int = 1024 * 1024 * 1024
+    archive_enabled: bool = True
 
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.home / "archive"
 
 
 def default_home() -> Path:
@@ -97,6 +110,13 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
         poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
         feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
+        extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
+        extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
+        extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 200),
+        max_extract_bytes=_env_int("NEWSETL_MAX_EXTRACT_BYTES", 3 * 1024 * 1024),
+        archive_dir=Path(os.environ["NEWSETL_ARCHIVE_DIR"]).expanduser() if os.environ.get("NEWSETL_ARCHIVE_DIR") else None,
+        archive_max_bytes=_env_int("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024),
+        archive_enabled=_env_bool("NEWSETL_ARCHIVE", True),
     )
 
 

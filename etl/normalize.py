@@ -67,6 +67,25 @@ def to_utc(value: str | datetime | None) -> datetime | None:
     return dt.astimezone(UTC)
 
 
+def date_has_time(value: str | None) -> bool:
+    """htmldate renders a date-only page as midnight with no offset; anything else has a time."""
+    if not value:
+        return False
+    return not (len(value) <= 10 or (value[10:] in ("T00:00:00", " 00:00:00")))
+
+
+def choose_published(page_date: str | None, feed_date: datetime | None) -> datetime | None:
+    """The page's date when it has a time of day; a date-only page yields to the feed's
+    timestamp on (about) the same day, which has one; no page date → the feed's."""
+    page = to_utc(page_date)
+    if page is None:
+        return feed_date
+    if date_has_time(page_date) or feed_date is None:
+        return page
+    # Date-only: midnight UTC of the page's local day; the feed's time is within a day of it.
+    return feed_date if abs((feed_date - page).total_seconds()) <= 36 * 3600 else page
+
+
 def detect_language(text: str | None) -> str | None:
     if not text or len(text) < 40:
         return None
@@ -119,10 +138,8 @@ def build_record(
     fetched_at: datetime | None,
 ) -> ArticleRecord:
     body = normalize_text(extraction.text)
-    page_date = to_utc(extraction.date)
-    # The feed's timestamp has the time of day; trafilatura's default date is day-only, so it
-    # only wins when the feed has none.
-    published = entry.published_at or page_date
+    published = choose_published(extraction.date, entry.published_at)
+    modified = to_utc(extraction.modified) or entry.updated_at
     description = normalize_inline(extraction.description) or normalize_inline(
         html_to_text(entry.summary) if entry.summary else None
     )
@@ -142,7 +159,7 @@ def build_record(
         language=language,
         authors=authors,
         published_at=published,
-        updated_at=entry.updated_at if entry.updated_at and published and entry.updated_at > published else None,
+        updated_at=modified if modified and published and modified > published else None,
         fetched_at=fetched_at,
         content_hash=content_hash(body),
         http_status=http_status,

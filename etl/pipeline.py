@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from etl import store
-from etl.config import Settings
-from etl.extract import Extraction, extract_article
+from etl import archive, store
+from etl.config import Settings, load_settings
+from etl.extract import Extraction, with_feed_fallback
+from etl.extract_pool import ExtractionPool, PageJob, shared_pool
 from etl.feeds import FeedEntry
 from etl.http import Fetcher, FetchResult
 from etl.normalize import ArticleRecord, build_record
@@ -75,16 +76,20 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem])
         return list(pool.map(one, items))
 
 
-def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult]) -> list[ArticleRecord]:
+def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
+                  pool: ExtractionPool | None = None) -> list[ArticleRecord]:
+    """Extracts every page of the batch — all submitted to the worker pool at once (the
+    process's shared pool unless one is given) — then applies the feed fallbacks and normalizes."""
+    jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
+    page_results = (pool or shared_pool(load_settings())).extract_pages(jobs)
     records = []
-    for item, page in zip(items, pages, strict=True):
+    for item, page, page_result in zip(items, pages, page_results, strict=True):
         if page.error_kind in REFUSED_FETCHES:
             # We chose not to fetch it (robots.txt, unsafe address/scheme): a failed row that
             # says why, not a feed-summary stand-in.
             extraction = Extraction(status="failed", error=page.describe_error())
         else:
-            extraction = extract_article(page.content if page.ok else None, page.final_url,
-                                         item.entry, fetch_error=page.describe_error() or None)
+            extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
         records.append(build_record(
             source_id=item.source_id, feed_id=item.feed_id, feed_language=item.language,
             entry=item.entry, extraction=extraction, final_url=page.final_url,
@@ -108,8 +113,23 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     """Fetch → extract → normalize → load for one batch; one transaction for the load."""
     pages = fetch_pages(fetcher, settings, items)
     store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
-    records = build_records(items, pages)
+    refs = [archive.archive_fetch(settings, p, "page", PAGE_ACCEPT) for p in pages]  # raw archive (issue 4)
+    records = build_records(items, pages, shared_pool(settings))
     loaded = store.upsert_articles(engine, records)
+    store.index_archive(engine, [(ref, rec.canonical_url, None) for ref, rec in zip(refs, records, strict=True)])
     failed = sum(1 for r in records if r.extraction_status == "failed")
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
                        loaded.duplicates, loaded.new_ids)
+
+
+def archive_responses(engine: Engine, settings: Settings, responses: Sequence[FetchResult], kind: str,
+                      feed_id: int | None = None) -> None:
+    """Raw archive (issue 4): WARC records for each response, indexed in PostgreSQL. A 304 is
+    skipped (no body; the copy archived when it last changed still stands). Never raises —
+    losing the archive copy of a response must not lose the poll or the article."""
+    try:
+        accept = FEED_ACCEPT if kind == "feed" else PAGE_ACCEPT
+        refs = [archive.archive_fetch(settings, r, kind, accept) for r in responses if not r.not_modified]
+        store.index_archive(engine, [(ref, None, feed_id) for ref in refs])
+    except Exception:
+        log.exception("could not archive %d %s response(s)", len(responses), kind)

@@ -27,7 +27,7 @@ from etl import store
 from etl.config import Settings
 from etl.feeds import FeedParseError, parse_feed
 from etl.http import Fetcher
-from etl.pipeline import FEED_ACCEPT, PollResult, WorkItem
+from etl.pipeline import FEED_ACCEPT, PollResult, WorkItem, archive_responses
 from etl.schedule import bounds, cache_hint, entry_interval, feed_hint, next_poll_in, with_jitter
 from etl.urls import host_of
 
@@ -65,6 +65,7 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
+    archive_responses(engine, settings, [res], "feed", feed_id=feed.id)  # raw archive (issue 4)
     if res.error_kind == "host_backoff":  # parked by another thread meanwhile, or a hop's host
         parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
         if parked is not None:

@@ -304,8 +304,10 @@ def _exact_duplicate(conn: Connection, rec: ArticleRecord) -> tuple[int, str] | 
     return (row.article_id, row.reason) if row else None
 
 
-def upsert_articles(engine: Engine, records: Sequence[ArticleRecord]) -> LoadResult:
-    """Loads a batch in one transaction; a key repeated in the batch is written once."""
+def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
+                    revision_reason: str = "refetch") -> LoadResult:
+    """Loads a batch in one transaction; a key repeated in the batch is written once.
+    A row whose text changed keeps its previous version in ``article_revisions``."""
     result = LoadResult()
     unique: dict[str, ArticleRecord] = {}
     for rec in records:
@@ -321,6 +323,7 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord]) -> LoadRes
                 result.duplicates += 1
                 continue
             params = asdict(rec)
+            params["revision_reason"] = revision_reason
             row = conn.execute(query("upsert_article"), params).first()
             if row is None:
                 result.unchanged += 1
@@ -357,3 +360,26 @@ def latest_articles(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
 def article_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM articles")).scalar_one()
+
+
+def index_archive(engine: Engine, refs: Sequence[tuple[Any, str | None, int | None]]) -> int:
+    """Indexes archived responses: ``(ArchiveRef, canonical_url of the article or None,
+    feed_id or None)`` each; the article id is looked up by canonical URL. Idempotent."""
+    rows = [{
+        "kind": ref.kind, "url": ref.url, "canonical_url": canonical, "feed_id": feed_id,
+        "warc_file": ref.warc_file, "warc_offset": ref.offset, "warc_length": ref.length,
+        "digest": ref.digest, "http_status": ref.http_status, "fetched_at": ref.fetched_at,
+    } for ref, canonical, feed_id in refs if ref is not None]
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        conn.execute(query("index_archive_record"), rows)
+    return len(rows)
+
+
+def archived_articles(engine: Engine, since: Any = None, until: Any = None,
+                      slugs: Sequence[str] = (), only_failed: bool = False) -> list[dict[str, Any]]:
+    """Articles that have an archived page, with where its newest copy is (for reextract)."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query("archived_articles"), {
+            "since": since, "until": until, "slugs": list(slugs), "only_failed": only_failed}).mappings()]

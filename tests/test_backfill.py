@@ -348,6 +348,11 @@ def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Pat
     with TestWeb() as web:
         settings = _settings(monkeypatch, _sources(tmp_path, web))
         spec = bf.BackfillSpec.build("reextract", ["local"], "2026-11-20", "2026-11-22")
+        import etl
+
+        # `from etl import reextract` finds the package attribute once the real module was
+        # imported (it exists now); hide it so that sys.modules decides.
+        monkeypatch.delattr(etl, "reextract", raising=False)
         monkeypatch.setitem(sys.modules, "etl.reextract", None)  # not installed → a clear error
         with pytest.raises(bf.BackfillError, match="etl.reextract"):
             bf.run_backfill(engine, settings, spec)

@@ -1,0 +1,207 @@
+"""The raw archive: every fetched page and feed response, as WARC request + response records.
+
+Why keep raw bytes: extraction improves (a trafilatura upgrade, new settings), and pages change
+or vanish; with the archive, ``etl.reextract`` re-runs extraction without the network. WARC is
+the format every crawler and replay tool reads (warcio, pywb, Common Crawl's tooling).
+
+Files are gzip WARCs (one gzip member per record, so any record can be read alone from its
+offset) that rotate at ``NEWSETL_ARCHIVE_MAX_BYTES``. Each process writes its own files (the
+name carries host, pid and start time), so two runs never interleave records; within a
+process one lock serializes writers, because Prefect tasks run in threads. Offsets, lengths
+and digests are indexed in PostgreSQL (``archive_records``) by the store stage.
+
+Bodies are stored as the client received them after content decoding (httpx inflates gzip/br
+while streaming to enforce the size cap), so ``Content-Encoding`` is moved to
+``X-Archive-Orig-Content-Encoding`` and ``Content-Length`` is the stored length.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from etl import __version__
+from etl.config import Settings
+from etl.http import FetchResult
+
+log = logging.getLogger(__name__)
+
+# Headers that describe the transfer, not the stored payload.
+_TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
+
+
+@dataclass(frozen=True)
+class ArchiveRef:
+    """Where one response record lives: ``warc_file`` is relative to the archive directory."""
+
+    kind: str                 # 'page' or 'feed'
+    url: str                  # the URL the response came from (after redirects)
+    warc_file: str
+    offset: int               # of the response record's gzip member
+    length: int               # of that gzip member, in bytes
+    digest: str               # WARC-Payload-Digest (sha1, base32) of the body
+    http_status: int | None
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class ArchivedResponse:
+    url: str
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+
+
+class WarcArchive:
+    """Rotating gzip WARC files under one directory; thread-safe, one file per process."""
+
+    def __init__(self, directory: Path, max_bytes: int = 1024**3, prefix: str = "newsetl") -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._fh: BinaryIO | None = None
+        self._name: str | None = None
+        self._pid = 0
+        self._seq = 0
+        self._started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+
+    def _open_next(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if self._pid != os.getpid():  # a forked child never appends to its parent's file
+            self._pid, self._seq = os.getpid(), 0
+            self._started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self._seq += 1
+        host = socket.gethostname().replace("-", "_") or "host"
+        sub = self._started[:6]  # one folder per month keeps directories small
+        name = f"{sub}/{self.prefix}-{self._started}-{host}-{self._pid}-{self._seq:05d}.warc.gz"
+        path = self.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "ab")  # noqa: SIM115 — kept open across writes, closed on rotate/close
+        self._name = name
+        if self._fh.tell() == 0:
+            writer = WARCWriter(self._fh, gzip=True)
+            writer.write_record(writer.create_warcinfo_record(path.name, {
+                "software": f"newsetl/{__version__} (warcio)", "format": "WARC File Format 1.1",
+                "hostname": socket.gethostname(),
+            }))
+
+    def _current(self) -> tuple[BinaryIO, str]:
+        if (self._fh is None or self._pid != os.getpid()
+                or self._fh.tell() >= self.max_bytes):
+            self._open_next()
+        assert self._fh is not None and self._name is not None
+        return self._fh, self._name
+
+    def write(self, *, kind: str, url: str, status: int, headers: dict[str, str], body: bytes,
+              request_headers: dict[str, str], fetched_at: datetime | None = None) -> ArchiveRef:
+        """Appends a response record and its request record; returns where the response is."""
+        fetched_at = fetched_at or datetime.now(UTC)
+        warc_date = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        http_headers = [(k, v) for k, v in headers.items() if k.lower() not in _TRANSFER_HEADERS]
+        if "content-encoding" in {k.lower() for k in headers}:
+            http_headers.append(("X-Archive-Orig-Content-Encoding", headers.get("content-encoding", "")))
+        http_headers.append(("Content-Length", str(len(body))))
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        req_headers = [("Host", parts.netloc), *request_headers.items()]
+        with self._lock:
+            fh, name = self._current()
+            writer = WARCWriter(fh, gzip=True)
+            resp = writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), length=len(body),
+                http_headers=StatusAndHeaders(f"{status} {reason}", http_headers, protocol="HTTP/1.1"),
+                warc_headers_dict={"WARC-Date": warc_date, "WARC-Source": f"newsetl-{kind}"},
+            )
+            req = writer.create_warc_record(
+                url, "request", payload=io.BytesIO(b""), length=0,
+                http_headers=StatusAndHeaders(f"GET {path} HTTP/1.1", req_headers, is_http_request=True),
+                warc_headers_dict={"WARC-Date": warc_date,
+                                   "WARC-Concurrent-To": resp.rec_headers.get_header("WARC-Record-ID")},
+            )
+            offset = fh.tell()
+            writer.write_record(resp)
+            length = fh.tell() - offset
+            writer.write_record(req)
+            fh.flush()  # readers (reextract, another process) may look right after indexing
+        return ArchiveRef(kind=kind, url=url, warc_file=name, offset=offset, length=length,
+                          digest=resp.rec_headers.get_header("WARC-Payload-Digest") or "",
+                          http_status=status, fetched_at=fetched_at)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __enter__(self) -> "WarcArchive":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_response(directory: Path, warc_file: str, offset: int, length: int) -> ArchivedResponse:
+    """Reads one response record back by its index entry (no scan of the file)."""
+    with open(Path(directory) / warc_file, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(length)
+    for record in ArchiveIterator(io.BytesIO(data)):
+        if record.rec_type != "response":
+            continue
+        status = record.http_headers.get_statuscode() if record.http_headers else None
+        headers = {k.lower(): v for k, v in (record.http_headers.headers if record.http_headers else [])}
+        return ArchivedResponse(url=record.rec_headers.get_header("WARC-Target-URI"),
+                                status=int(status) if status else None, headers=headers,
+                                body=record.content_stream().read())
+    raise ValueError(f"no response record at {warc_file}:{offset}+{length}")
+
+
+_archives: dict[Path, WarcArchive] = {}
+_archives_lock = threading.Lock()
+
+
+def shared_archive(settings: Settings) -> WarcArchive | None:
+    """The process's archive for ``settings`` (None when archiving is switched off)."""
+    if not settings.archive_enabled:
+        return None
+    directory = settings.archive_path
+    with _archives_lock:
+        if directory not in _archives:
+            _archives[directory] = WarcArchive(directory, settings.archive_max_bytes)
+        return _archives[directory]
+
+
+def archive_fetch(settings: Settings, res: FetchResult, kind: str, accept: str | None = None) -> ArchiveRef | None:
+    """Archives one fetch outcome if a response came back. Never raises: an archive problem
+    (full disk, permissions) is logged and must not cost the article."""
+    archive = shared_archive(settings)
+    if archive is None or res.status is None:
+        return None
+    request_headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate, br"}
+    if accept:
+        request_headers["Accept"] = accept
+    try:
+        return archive.write(kind=kind, url=res.final_url, status=res.status, headers=dict(res.headers),
+                             body=res.content or b"", request_headers=request_headers)
+    except Exception:
+        log.exception("could not archive %s", res.final_url)
+        return None

@@ -1,0 +1,92 @@
+"""The extraction worker pool against hostile pages: every page ends with a recorded status,
+a page that hangs its worker is killed at the timeout, and the rest of the batch comes back."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from etl.extract import extract_page, with_feed_fallback
+from etl.extract_pool import ExtractionPool, PageJob
+from etl.feeds import FeedEntry
+from tests.test_extract import PAGE
+
+URL = "https://ex.com/a"
+
+
+def hang_on_marker(html: bytes | str, url: str | None, max_bytes: int | None):
+    """Worker function for tests: loops forever on a page that says HANG, dies on one that
+    says DIE, and is the real extraction otherwise (module-level so that it pickles)."""
+    data = html if isinstance(html, bytes) else html.encode()
+    if b"HANG" in data:
+        while True:  # a parser stuck in C code looks like this from outside: busy, no return
+            time.sleep(0.01)
+    if b"DIE" in data:
+        os._exit(3)
+    return extract_page(html, url, max_bytes)
+
+
+def must_not_parse(html: bytes | str, url: str | None, max_bytes: int | None):
+    raise RuntimeError("this page was handed to the parser")
+
+
+@pytest.fixture(scope="module")
+def hang_pool():
+    with ExtractionPool(workers=2, timeout=1.0, max_tasks=3, page_fn=hang_on_marker) as pool:
+        yield pool
+
+
+def test_hanging_page_is_killed_and_the_batch_completes(hang_pool: ExtractionPool) -> None:
+    good = PAGE.encode()
+    jobs = [PageJob(good, URL), PageJob(b"<html><body>HANG</body></html>", URL), PageJob(good, URL),
+            PageJob(b"<html><body>DIE</body></html>", URL), PageJob(good, URL), PageJob(good, URL)]
+    out = hang_pool.extract_pages(jobs)
+    assert [r.status for r in out] == ["ok", "failed", "ok", "failed", "ok", "ok"]
+    assert out[1].error == "extraction timed out after 1s (worker killed)"
+    assert out[3].error == "extraction worker died (exit code 3)"
+    assert "Darién jungle" in out[5].text
+    # The pool replaced the killed workers (and recycled them every 3 tasks): it still works.
+    again = hang_pool.extract_pages([PageJob(good, URL)] * 4)
+    assert [r.status for r in again] == ["ok"] * 4
+
+
+def test_hang_then_feed_fallback_says_why(hang_pool: ExtractionPool) -> None:
+    entry = FeedEntry(entry_key="k", link=URL, canonical_url=URL, summary="<p>The feed's summary.</p>")
+    [page] = hang_pool.extract_pages([PageJob(b"<html>HANG</html>", URL)])
+    final = with_feed_fallback(page, entry)
+    assert final.status == "feed_summary" and final.text == "The feed's summary."
+    assert "timed out" in final.error
+
+
+def test_size_cap_is_checked_before_parsing() -> None:
+    with ExtractionPool(workers=1, timeout=5, max_bytes=100_000, page_fn=must_not_parse) as pool:
+        big = b"<html><body>" + b"<p>word word word</p>" * 10_000 + b"</body></html>"
+        binary = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 100
+        out = pool.extract_pages([PageJob(big, URL), PageJob(binary, URL), PageJob(b"", URL),
+                                  PageJob(None, URL)])
+    assert out[0].status == "failed" and out[0].error.startswith("page too large to extract (")
+    assert "cap of 100000" in out[0].error
+    assert out[1].status == "failed" and "binary" in out[1].error
+    assert out[2].status == "failed" and out[2].error == "empty page"
+    assert out[3] is None  # no page at all (failed fetch): the feed fallback decides
+
+
+def test_bad_input_each_gets_a_status_in_real_workers() -> None:
+    """Real trafilatura in real workers on the kinds of bad input the issue names."""
+    deep = b"<html><body>" + b"<div>" * 10_000 + b"<p>deep text</p>" + b"</div>" * 10_000 + b"</body></html>"
+    bad_utf8 = (b'<html><head><meta charset="utf-8"><title>Bad bytes</title></head><body><article>'
+                + b"<p>" + (b"Valid words then invalid \xff\xfe\xc3\x28 bytes here. " * 20) + b"</p>"
+                + b"</article></body></html>")
+    mislabeled = PAGE.encode("utf-16")  # UTF-16 with BOM, served as HTML
+    twenty_mb = b"<html><body>" + b"<p>" + b"x" * (20 * 1024 * 1024) + b"</p></body></html>"
+    with ExtractionPool(workers=2, timeout=20, max_bytes=3 * 1024 * 1024) as pool:
+        out = pool.extract_pages([PageJob(deep, URL), PageJob(bad_utf8, URL), PageJob(mislabeled, URL),
+                                  PageJob(twenty_mb, URL), PageJob(PAGE.encode(), URL)])
+    statuses = [r.status for r in out]
+    assert statuses[0] == "failed" and out[0].error  # nothing article-like in it, but it ended
+    assert statuses[1] == "ok" and "invalid" in out[1].text
+    assert statuses[2] in ("ok", "failed") and (out[2].text or out[2].error)
+    assert statuses[3] == "failed" and "too large" in out[3].error
+    assert statuses[4] == "ok"
