@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from etl.config import Source
 from etl.db import sql_dir
 from etl.feeds import FeedEntry
 from etl.http import HostBackoff
 from etl.normalize import ArticleRecord
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -308,13 +314,34 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
                     revision_reason: str = "refetch") -> LoadResult:
     """Loads a batch in one transaction; a key repeated in the batch is written once.
     A row whose text changed keeps its previous version in ``article_revisions``."""
-    result = LoadResult()
     unique: dict[str, ArticleRecord] = {}
     for rec in records:
         unique.setdefault(rec.canonical_url, rec)
+    # Two runs loading overlapping batches lock rows in the same order (by URL), so they wait
+    # for each other instead of deadlocking; a deadlock that still happens (e.g. against the
+    # story stage) rolls the whole batch back, and the batch is simply loaded again.
+    ordered = [unique[url] for url in sorted(unique)]
+    links = sorted((r for r in records if r.feed_id is not None), key=lambda r: (r.feed_id, r.entry_key))
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return _upsert_batch(engine, ordered, links, revision_reason)
+        except OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.DeadlockDetected) or attempt == DEADLOCK_RETRIES - 1:
+                raise
+            log.warning("deadlock loading %d article(s); retrying", len(ordered))
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+DEADLOCK_RETRIES = 3
+
+
+def _upsert_batch(engine: Engine, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
+                  revision_reason: str) -> LoadResult:
+    result = LoadResult()
     duplicate_of: dict[str, int] = {}
     with engine.begin() as conn:
-        for rec in unique.values():
+        for rec in unique:
             dup = _exact_duplicate(conn, rec)
             if dup is not None:
                 duplicate_of[rec.canonical_url] = dup[0]
@@ -332,12 +359,12 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
                 result.new_ids.append(row.id)
             else:
                 result.updated += 1
-        for rec in records:
-            if rec.feed_id is not None and rec.canonical_url in duplicate_of:
+        for rec in links:
+            if rec.canonical_url in duplicate_of:
                 conn.execute(query("link_duplicate_feed"), {
                     "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
                     "article_id": duplicate_of[rec.canonical_url]})
-            elif rec.feed_id is not None:
+            else:
                 conn.execute(query("link_article_feed"), {
                     "feed_id": rec.feed_id, "entry_key": rec.entry_key,
                     "entry_url": rec.url, "canonical_url": rec.canonical_url,

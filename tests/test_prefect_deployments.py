@@ -210,7 +210,7 @@ def test_flow_runs_on_the_worker(prefect_stack: stack.StackConfig, engine: Engin
     # The demo outlets: 7 France 24 pages of 2026-11-20 and the 14 VOA pages, nothing else.
     fetched = [(slug, path) for slug, _m, path in demo_sites.requests[demo_before:] if path != "/robots.txt"]
     f24_paths = [p for slug, p in fetched if slug == "france24"]
-    assert len(f24_paths) == 7 and all("/20261120-" in p for p in f24_paths)
+    assert len(f24_paths) == 7 and all("/20261120-" in p for p in f24_paths), f24_paths
     assert len([p for slug, p in fetched if slug == "voa"]) == 14
     demo_rows = [a for a in articles if a.slug in {"france24", "voa"}]
     assert len(demo_rows) == 21 and all(a.extraction_status == "ok" for a in demo_rows)
