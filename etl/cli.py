@@ -194,6 +194,22 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
         console.print(f"  {r['slug']}/{r['language']}: {r['title']}", markup=False)
 
 
+@app.command()
+def recluster(
+    since: Annotated[datetime, typer.Option("--since", help="Rebuild stories of articles published from this date/time (UTC) on.")],
+) -> None:
+    """Rebuild the stories (and near-duplicate links) of a time window from scratch, in order."""
+    from etl import stories
+
+    settings = load_settings()
+    engine = db.get_engine(db.connect(settings))
+    start = since if since.tzinfo else since.replace(tzinfo=UTC)
+    counts = stories.recluster(engine, start)
+    console.print(f"reclustered {counts.processed} article(s) since {start:%Y-%m-%d %H:%M} UTC: "
+                  f"{counts.stories_new} stor(ies), {counts.stories_joined} joined, "
+                  f"{counts.near_duplicates} near-duplicate(s), {counts.citations} citation(s)")
+
+
 from etl import cli_ops  # noqa: E402  (operator commands: backfill, stack up|down|status)
 
 cli_ops.register(app)

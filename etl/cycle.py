@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from etl import pipeline, polling, store
+from etl import pipeline, polling, stories, store
 from etl.config import Settings
 from etl.http import Fetcher
 
@@ -18,6 +18,7 @@ from etl.http import Fetcher
 class CycleResult:
     polls: list[pipeline.PollResult] = field(default_factory=list)
     batches: list[pipeline.BatchResult] = field(default_factory=list)
+    stories: stories.AssignCounts = field(default_factory=stories.AssignCounts)
 
     @property
     def inserted(self) -> int:
@@ -29,11 +30,15 @@ class CycleResult:
 
 
 def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: int | None = None,
-              slugs: Sequence[str] = (), force: bool = False) -> CycleResult:
+              slugs: Sequence[str] = (), force: bool = False,
+              story_config: stories.StoryConfig | None = None) -> CycleResult:
     result = CycleResult(polls=polling.poll_due(engine, fetcher, settings, run_id, slugs=list(slugs),
                                                 force=force))
     items = [item for p in result.polls for item in p.items]
     for batch in pipeline.make_batches(items, settings.batch_size):
-        result.batches.append(pipeline.process_batch(engine, fetcher, settings, batch))
+        out = pipeline.process_batch(engine, fetcher, settings, batch)
+        result.batches.append(out)
+        if out.new_ids:  # after each batch, in batch order, as the flow does
+            result.stories.add(stories.assign(engine, out.new_ids, story_config))
     store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators])
     return result

@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -104,6 +104,8 @@ class BatchResult:
     updated: int
     unchanged: int
     failed: int  # rows whose extraction_status is 'failed'
+    duplicates: int = 0  # exact duplicates (no row added)
+    new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
 
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
@@ -116,7 +118,8 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     loaded = store.upsert_articles(engine, records)
     store.index_archive(engine, [(ref, rec.canonical_url, None) for ref, rec in zip(refs, records, strict=True)])
     failed = sum(1 for r in records if r.extraction_status == "failed")
-    return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed)
+    return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
+                       loaded.duplicates, loaded.new_ids)
 
 
 def archive_responses(engine: Engine, settings: Settings, responses: Sequence[FetchResult], kind: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -285,6 +285,23 @@ class LoadResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    duplicates: int = 0  # exact duplicates: no row added, URL and feed reference recorded
+    new_ids: list[int] = field(default_factory=list, compare=False)  # inserted rows, for the dedup/story stage
+
+
+# Bodies shorter than this (teasers, "read more" summaries) are too generic to call two pages
+# the same article by their hash alone.
+EXACT_HASH_MIN_WORDS = 30
+
+
+def _exact_duplicate(conn: Connection, rec: ArticleRecord) -> tuple[int, str] | None:
+    """The stored article this record duplicates exactly, with the reason, if any."""
+    check_hash = (rec.content_hash is not None and (rec.word_count or 0) >= EXACT_HASH_MIN_WORDS
+                  and rec.extraction_status in ("ok", "recall", "feed_content"))
+    row = conn.execute(query("find_exact_duplicate"), {
+        "canonical_url": rec.canonical_url, "content_hash": rec.content_hash, "check_hash": check_hash,
+    }).first()
+    return (row.article_id, row.reason) if row else None
 
 
 def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
@@ -295,8 +312,16 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
     unique: dict[str, ArticleRecord] = {}
     for rec in records:
         unique.setdefault(rec.canonical_url, rec)
+    duplicate_of: dict[str, int] = {}
     with engine.begin() as conn:
         for rec in unique.values():
+            dup = _exact_duplicate(conn, rec)
+            if dup is not None:
+                duplicate_of[rec.canonical_url] = dup[0]
+                conn.execute(query("record_exact_duplicate"), {
+                    "canonical_url": rec.canonical_url, "article_id": dup[0], "reason": dup[1]})
+                result.duplicates += 1
+                continue
             params = asdict(rec)
             params["revision_reason"] = revision_reason
             row = conn.execute(query("upsert_article"), params).first()
@@ -304,10 +329,15 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
                 result.unchanged += 1
             elif row.inserted:
                 result.inserted += 1
+                result.new_ids.append(row.id)
             else:
                 result.updated += 1
         for rec in records:
-            if rec.feed_id is not None:
+            if rec.feed_id is not None and rec.canonical_url in duplicate_of:
+                conn.execute(query("link_duplicate_feed"), {
+                    "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
+                    "article_id": duplicate_of[rec.canonical_url]})
+            elif rec.feed_id is not None:
                 conn.execute(query("link_article_feed"), {
                     "feed_id": rec.feed_id, "entry_key": rec.entry_key,
                     "entry_url": rec.url, "canonical_url": rec.canonical_url,

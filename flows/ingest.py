@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, polling, runreport, store
+from etl import db, pipeline, polling, runreport, stories, store
 from etl.config import Settings, load_settings, load_sources
 from etl.http import Fetcher
 from flows.artifacts import publish_run_table
@@ -41,6 +41,19 @@ def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: in
 def process_batch(db_url: str, fetcher: Fetcher, settings: Settings,
                   items: list[pipeline.WorkItem]) -> pipeline.BatchResult:
     return pipeline.process_batch(db.get_engine(db_url), fetcher, settings, items)
+
+
+@task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)
+def assign_stories(db_url: str, run_id: int, article_ids: list[int]) -> stories.AssignCounts | None:
+    """Near-duplicates and stories for one loaded batch; a failure is logged, never fatal."""
+    engine = db.get_engine(db_url)
+    try:
+        counts = stories.assign(engine, article_ids)
+    except Exception:
+        get_run_logger().exception("story assignment failed for %d article(s)", len(article_ids))
+        return None
+    stories.record_run_counts(engine, run_id, counts)
+    return counts
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=TASK_WORKERS))
@@ -97,6 +110,10 @@ def ingest(
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed
+                counts.duplicates += out.duplicates
+                # in batch order, one at a time: story assignment is order-dependent
+                if out.new_ids and assign_stories(db_url, run_id, out.new_ids) is None:
+                    counts.errors += 1
             # Every new entry is loaded: now the feeds may answer 304 next time.
             store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
     except BaseException as exc:

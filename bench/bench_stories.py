@@ -1,0 +1,227 @@
+"""Per-article cost of dedup + story assignment with N articles already stored.
+
+A synthetic corpus (a steady 2,000 articles a day, events of 1–8 articles sharing entities,
+terms and numbers) is bulk-loaded with COPY into articles, article_features, article_lsh (50
+band rows per article), stories, story_articles and story_profiles. Then 300 new articles
+(just after the corpus, some copies of stored ones, most of new or running events) are loaded
+through ``etl.store.upsert_articles`` and assigned with ``etl.stories.assign`` in batches of
+50; the per-article time is the median over batches. Because the rate is steady, the 72-hour
+window holds the same number of stories whatever N is: what grows is the tables and indexes.
+
+The encoder is left out of the scale measurement (``use_embedding=False``: it costs the same
+per article at any N) and measured on its own: ms per title + lead, in batches of 50.
+
+    TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/bench_stories.py 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from etl import db, features, store, stories  # noqa: E402
+from etl.normalize import ArticleRecord, content_hash  # noqa: E402
+
+RATE_PER_DAY = 2000
+START = datetime(2024, 1, 1, tzinfo=UTC)
+WORDS = [f"w{i:05d}" for i in range(20000)]
+NAMES = [f"Name{i:05d}" for i in range(20000)]
+
+
+def event_vocab(rng: random.Random, e: int) -> tuple[list[str], list[str], list[str]]:
+    r = random.Random(e)
+    return r.sample(WORDS, 40), r.sample(NAMES, 8), [str(r.randrange(10, 99999)) for _ in range(4)]
+
+
+def article_text(rng: random.Random, e: int) -> tuple[str, str, list[str], list[str], list[str]]:
+    """Title, body and the features ``etl.features`` would find in them (computed from the
+    picks directly: running the real extractor over a million rows would dominate the load)."""
+    terms, names, nums = event_vocab(rng, e)
+    t_pick = rng.sample(terms, 20) + rng.sample(WORDS, 10)
+    n_pick = rng.sample(names, 5)
+    u_pick = rng.sample(nums, 2)
+    body = " ".join(t_pick + n_pick + u_pick + rng.choices(WORDS, k=60)) + "."
+    title = " ".join(n_pick[:2] + t_pick[:5])
+    return (title, body, sorted({t[:7] for t in t_pick}), sorted({x.lower() for x in n_pick}), sorted(u_pick))
+
+
+def bulk_load(url: str, n: int, seed: int = 1) -> datetime:
+    """COPYs a synthetic corpus of ``n`` articles; returns the time of the last one.
+
+    One pass over the articles feeds two COPY streams (articles, article_features) on two
+    connections; LSH bands (random: the stored corpus has no copies) are generated server-side.
+    """
+    rng = random.Random(seed)
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    step = timedelta(days=1) / RATE_PER_DAY
+    end = START + step * n
+    window_start = end - timedelta(hours=96)
+    story_of = [0] * (n + 1)
+    stories_seen: dict[int, list] = {}
+    with psycopg.connect(conninfo) as c1, psycopg.connect(conninfo) as c2:
+        c1.execute("INSERT INTO sources (id, slug, name) VALUES (1, 'synthetic', 'Synthetic')")
+        c1.commit()
+        c2.execute("CREATE TEMP TABLE f_stage (LIKE article_features INCLUDING DEFAULTS)")
+        # an event lives ~1 day, so at any time ~2,000 articles / ~500 stories are active
+        with c1.cursor() as k1, c2.cursor() as k2, \
+                k1.copy("COPY articles (id, source_id, url, canonical_url, title, body, language, "
+                        "published_at, content_hash, extraction_status, word_count) FROM STDIN") as cp1, \
+                k2.copy("COPY f_stage (article_id, event_time, language, terms, entities, numbers, "
+                        "assigned_at) FROM STDIN") as cp2:
+            for i in range(1, n + 1):
+                e = (i // 4) + rng.randrange(0, 3)
+                title, body, terms, ents, nums = article_text(rng, e)
+                t = START + step * i
+                u = f"https://syn.example/a/{i}"
+                cp1.write_row((i, 1, u, u, title, body, "en", t, None, "ok", 90))
+                cp2.write_row((i, t, "en", terms, ents, nums, t))
+                st = stories_seen.get(e)
+                if st is None:
+                    stories_seen[e] = [len(stories_seen) + 1, t, t, 1]
+                else:
+                    st[2], st[3] = t, st[3] + 1
+                story_of[i] = stories_seen[e][0]
+        c1.commit()
+        c2.execute("INSERT INTO article_features SELECT * FROM f_stage")
+        c2.commit()
+        print(f"  articles + features: {n}", file=sys.stderr)
+        # bulk insert without indexes, then build them once (a sorted build, not 50 random
+        # B-tree insertions per article)
+        c1.execute("ALTER TABLE article_lsh DROP CONSTRAINT article_lsh_pkey")
+        c1.execute("DROP INDEX article_lsh_band_hash_idx")
+        c1.execute("ALTER TABLE article_lsh DROP CONSTRAINT article_lsh_article_id_fkey")
+        c1.execute("""INSERT INTO article_lsh (article_id, band, hash)
+                      SELECT i, b, (random() * 9.2e18 - 4.6e18)::bigint
+                        FROM generate_series(1, %s) i, generate_series(0, 49) b""", (n,))
+        c1.execute("SET maintenance_work_mem = '512MB'")
+        c1.execute("ALTER TABLE article_lsh ADD PRIMARY KEY (article_id, band)")
+        c1.execute("CREATE INDEX article_lsh_band_hash_idx ON article_lsh (band, hash)")
+        c1.execute("ALTER TABLE article_lsh ADD CONSTRAINT article_lsh_article_id_fkey FOREIGN KEY (article_id) "
+                   "REFERENCES articles(id) ON DELETE CASCADE NOT VALID")
+        c1.commit()
+        print("  bands", file=sys.stderr)
+        with c1.cursor() as k1, k1.copy(
+                "COPY stories (id, title, first_published_at, last_published_at, article_count, source_count, "
+                "language_count) FROM STDIN") as cp:
+            for e, (sid, first, last, cnt) in stories_seen.items():
+                cp.write_row((sid, f"event {e}", first, last, cnt, 1, 1))
+        with c1.cursor() as k1, k1.copy(
+                "COPY story_articles (story_id, article_id, relation, score, method) FROM STDIN") as cp:
+            firsts: set[int] = set()
+            for i in range(1, n + 1):
+                sid = story_of[i]
+                cp.write_row((sid, i, "same_story" if sid in firsts else "original",
+                              0.5 if sid in firsts else None, "lexical" if sid in firsts else None))
+                firsts.add(sid)
+        # profiles: counts for every story; term detail only where the window can read it
+        with c1.cursor() as k1, k1.copy(
+                "COPY story_profiles (story_id, member_count, terms, entities, numbers, languages, source_ids) "
+                "FROM STDIN") as cp:
+            for e, (sid, _first, last, cnt) in stories_seen.items():
+                if last >= window_start:
+                    terms, names, nums = event_vocab(rng, e)
+                    detail = (json.dumps({t[:7]: cnt for t in terms}), json.dumps({x.lower(): cnt for x in names}),
+                              json.dumps({x: cnt for x in nums}))
+                else:
+                    detail = ("{}", "{}", "{}")
+                cp.write_row((sid, cnt, *detail, ["en"], [1]))
+        for table in ("articles", "stories"):
+            c1.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        c1.commit()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return end
+
+
+def measure(url: str, end: datetime, new: int = 500, batch: int = 50, seed: int = 99) -> list[float]:
+    engine = db.get_engine(url)
+    rng = random.Random(seed)
+    cfg = replace(stories.StoryConfig(), use_embedding=False)
+    step = timedelta(days=1) / RATE_PER_DAY
+    base_event = int((end - START) / step) // 4
+    per_article = []
+    for b in range(new // batch):
+        recs = []
+        for j in range(batch):
+            k = b * batch + j
+            e = base_event + rng.randrange(-5, 60)
+            title, body, *_ = article_text(rng, e)
+            if k % 10 == 0:  # a syndicated copy of a stored article
+                body = body.replace(".", " updated.")
+            url_ = f"https://new.example/a/{uuid.uuid4().hex}"
+            recs.append(ArticleRecord(
+                source_id=1, feed_id=None, entry_key=url_, url=url_, canonical_url=url_, final_url=url_,
+                guid=None, title=title, description=None, body=body, language="en", authors=[],
+                published_at=end + step * (k + 1), updated_at=None, fetched_at=datetime.now(UTC),
+                content_hash=content_hash(body), http_status=200, extraction_status="ok",
+                extraction_error=None, word_count=len(body.split())))
+        ids = store.upsert_articles(engine, recs).new_ids
+        t0 = time.perf_counter()
+        stories.assign(engine, ids, cfg)
+        per_article.append((time.perf_counter() - t0) * 1000 / len(ids))
+    return per_article
+
+
+def encoder_cost(n: int = 200) -> float | None:
+    if not features.encoder_available():
+        return None
+    lead = ("Ministers from a dozen countries of the Americas gathered in Panama City on Friday to "
+            "confront one of the hemisphere's most dangerous migration routes, the roadless jungle of the "
+            "Darién Gap, and left with a joint declaration signed by 11 of them.")
+    texts = [features.lead(f"Ministers meet in Panama on migration, day {i}", None, lead, 300) for i in range(n)]
+    features.embed(texts[:5])  # load the model
+    times = []
+    for i in range(0, n, 50):
+        t0 = time.perf_counter()
+        features.embed(texts[i:i + 50])
+        times.append((time.perf_counter() - t0) * 1000 / 50)
+    return statistics.median(times)
+
+
+def main() -> None:
+    sizes = [int(x) for x in sys.argv[1:]] or [10000, 100000]
+    base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
+    results = {}
+    for n in sizes:
+        name = f"newsetl_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
+        try:
+            db.upgrade(url)
+            t0 = time.perf_counter()
+            end = bulk_load(url, n)
+            load_s = time.perf_counter() - t0
+            runs = measure(url, end)
+            results[n] = {"load_s": round(load_s, 1), "ms_per_article_median": round(statistics.median(runs), 2),
+                          "ms_per_article_batches": [round(x, 2) for x in runs]}
+            print(n, results[n], file=sys.stderr)
+        finally:
+            db.get_engine(url).dispose()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    smallest = results[min(results)]["ms_per_article_median"]
+    for n in results:
+        results[n]["ratio_vs_smallest"] = round(results[n]["ms_per_article_median"] / smallest, 2)
+    results["encoder_ms_per_article"] = encoder_cost()
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

