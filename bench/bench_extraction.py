@@ -6,7 +6,7 @@ Same run, same in-memory HTML (the 181 Zyte pages repeated to ≥ 1,000 document
 
 Two measurements:
 - throughput rounds (``--rounds``): both pools are started, then the documents go through in
-  chunks of 181, alternating baseline and ours chunk by chunk (order swapped every chunk), so
+  chunks (``--chunk``, default 60), alternating baseline and ours chunk by chunk (order swapped every chunk), so
   that both see the same load on a shared machine; each side's time includes starting and
   stopping its pool. Ratio = ours docs/s ÷ baseline docs/s; the median over rounds is reported.
 - RSS rounds (``--rss-rounds``): each side alone over all documents, peak RSS of the process tree.
@@ -93,7 +93,8 @@ def run_baseline(docs: list[tuple[bytes, str]], workers: int) -> tuple[float, in
     return len(docs) / elapsed, rss.peak
 
 
-def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int) -> tuple[float, int, dict[str, int]]:
+def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int,
+             max_tasks: int = 1000) -> tuple[float, int, dict[str, int]]:
     from etl.extract import with_feed_fallback
     from etl.extract_pool import ExtractionPool, PageJob
 
@@ -102,7 +103,7 @@ def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int) -> tu
     statuses: dict[str, int] = {}
     with PeakRSS() as rss:
         start = time.perf_counter()
-        with ExtractionPool(workers=workers, timeout=20.0, max_tasks=200,
+        with ExtractionPool(workers=workers, timeout=20.0, max_tasks=max_tasks,
                             max_bytes=3 * 1024 * 1024) as pool:
             def one(batch: list[PageJob]) -> list[str]:
                 return [with_feed_fallback(page, None).status for page in pool.extract_pages(batch)]
@@ -116,7 +117,7 @@ def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int) -> tu
 
 
 def round_interleaved(docs: list[tuple[bytes, str]], workers: int, batch_size: int,
-                      chunk: int = 181) -> tuple[float, float]:
+                      chunk: int = 181, max_tasks: int = 1000) -> tuple[float, float]:
     """One throughput round; returns (baseline docs/s, ours docs/s)."""
     from etl.extract import with_feed_fallback
     from etl.extract_pool import ExtractionPool, PageJob
@@ -126,7 +127,7 @@ def round_interleaved(docs: list[tuple[bytes, str]], workers: int, batch_size: i
     base_pool = ProcessPoolExecutor(workers)
     t_base += time.perf_counter() - start
     start = time.perf_counter()
-    ours = ExtractionPool(workers=workers, timeout=20.0, max_tasks=200, max_bytes=3 * 1024 * 1024)
+    ours = ExtractionPool(workers=workers, timeout=20.0, max_tasks=max_tasks, max_bytes=3 * 1024 * 1024)
     threads = ThreadPoolExecutor(4)
     t_ours += time.perf_counter() - start
 
@@ -170,6 +171,9 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=1086)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rss-rounds", type=int, default=1)
+    ap.add_argument("--max-tasks", type=int, default=1000, help="pages per worker before recycling (ours)")
+    ap.add_argument("--chunk", type=int, default=60,
+                    help="documents per alternation in throughput rounds (smaller = finer interleaving)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=100)
     args = ap.parse_args()
@@ -180,14 +184,14 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     base_rates, our_rates, ratios = [], [], []
     for r in range(args.rounds):
-        b, o = round_interleaved(docs, args.workers, args.batch_size)
+        b, o = round_interleaved(docs, args.workers, args.batch_size, args.chunk, args.max_tasks)
         base_rates.append(b), our_rates.append(o), ratios.append(o / b)
         print(f"throughput round {r + 1}: baseline {b:6.1f} docs/s | ours {o:6.1f} docs/s | ratio {o / b:.3f}",
               flush=True)
     base_rss, our_rss = [], []
     for r in range(args.rss_rounds):
         b, b_rss = run_baseline(docs, args.workers)
-        o, o_rss, statuses = run_ours(docs, args.workers, args.batch_size)
+        o, o_rss, statuses = run_ours(docs, args.workers, args.batch_size, args.max_tasks)
         base_rss.append(b_rss), our_rss.append(o_rss)
         print(f"RSS round {r + 1}: baseline {b:6.1f} docs/s, peak RSS {b_rss / 2**20:4.0f} MB | "
               f"ours {o:6.1f} docs/s, peak RSS {o_rss / 2**20:4.0f} MB | {statuses}", flush=True)

@@ -60,7 +60,7 @@ class Settings:
     # checked before parsing; the raw WARC archive and its rotation size.
     extract_workers: int = 2
     extract_timeout: float = 20.0
-    extract_max_tasks: int = 200
+    extract_max_tasks: int = 1000
     max_extract_bytes: int = 3 * 1024 * 1024
     archive_dir: Path | None = None          # None → <home>/archive
     archive_max_bytes: int = 1024 * 1024 * 1024
@@ -112,7 +112,7 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
         extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
         extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
-        extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 200),
+        extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 1000),
         max_extract_bytes=_env_int("NEWSETL_MAX_EXTRACT_BYTES", 3 * 1024 * 1024),
         archive_dir=Path(os.environ["NEWSETL_ARCHIVE_DIR"]).expanduser() if os.environ.get("NEWSETL_ARCHIVE_DIR") else None,
         archive_max_bytes=_env_int("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024),

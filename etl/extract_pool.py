@@ -53,7 +53,7 @@ class ExtractionPool:
     """A pebble process pool that turns every outcome — text, timeout, crash — into an
     :class:`Extraction`; :meth:`extract_pages` never raises for a page."""
 
-    def __init__(self, workers: int = 2, timeout: float = 20.0, max_tasks: int = 200,
+    def __init__(self, workers: int = 2, timeout: float = 20.0, max_tasks: int = 1000,
                  max_bytes: int | None = None, page_fn: PageFn = extract_page) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
