@@ -293,7 +293,7 @@ def run_backfill(engine: Engine, settings: Settings, spec: BackfillSpec, run_id:
     """Plan, then load every window not done yet, in date order (undated last)."""
     progress = progress or Progress()
     sources = resolve_sources(engine, settings, spec.sources)
-    with Fetcher(settings) as fetcher:
+    with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
         plan = plan_backfill(spec, sources, fetcher)
         todo = pending_windows(engine, plan)
         progress.planned(plan, todo)

@@ -9,10 +9,11 @@ a form the database can keep.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
@@ -22,6 +23,8 @@ import httpx
 from etl.config import Settings
 from etl.robots import ROBOTS_MAX_BYTES, RobotsCache
 from etl.schedule import DEFAULT_RATE_LIMIT_WAIT, retry_after, with_jitter
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 _DNS_ERRORS = ("Name or service not known", "getaddrinfo", "Temporary failure in name resolution",
@@ -147,8 +150,13 @@ class HostGate:
 class Fetcher:
     """A thread-safe polite client; one per run, shared by every task thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 host_slots: Callable[[str, float], float] | None = None) -> None:
+        """``host_slots(host, interval)`` reserves a start slot shared with other processes
+        (see ``store.host_slot_reserver``) and returns the seconds to wait for it; without it,
+        spacing holds within this process only."""
         self.settings = settings
+        self.host_slots = host_slots
         self.gate = HostGate(settings.per_host_concurrency)
         self._global = threading.Semaphore(settings.fetch_concurrency)
         self.client = httpx.Client(
@@ -303,6 +311,14 @@ class Fetcher:
         # slots that requests to other hosts could use.
         self.gate.acquire(host, min_interval)
         try:
+            if self.host_slots is not None and min_interval > 0:
+                try:
+                    wait = self.host_slots(host, min_interval)
+                except Exception as exc:  # a database hiccup must not stop the fetch
+                    log.warning("shared host slot for %s unavailable (%s); pacing per process", host, exc)
+                    wait = 0.0
+                if wait > 0:
+                    time.sleep(min(wait, 3600.0))
             with self._global:
                 return self._stream(url, headers, max_bytes, deadline)
         finally:

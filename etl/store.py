@@ -10,7 +10,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -410,3 +410,14 @@ def archived_articles(engine: Engine, since: Any = None, until: Any = None,
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query("archived_articles"), {
             "since": since, "until": until, "slugs": list(slugs), "only_failed": only_failed}).mappings()]
+
+
+def host_slot_reserver(engine: Engine) -> Callable[[str, float], float]:
+    """Per-host request spacing shared by every process through PostgreSQL, for
+    ``Fetcher(host_slots=...)``: an ingest and a backfill running at once keep one pace."""
+
+    def reserve(host: str, interval: float) -> float:
+        with engine.begin() as conn:
+            return float(conn.execute(query("reserve_host_slot"), {"host": host, "interval": interval}).scalar_one())
+
+    return reserve

@@ -76,7 +76,7 @@ def backfill(
     results: list[bf.WindowResult] = []
     plan_: bf.Plan | None = None
     try:
-        with Fetcher(settings) as fetcher:
+        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
             srcs, plan_ = plan(db_url, settings, spec, fetcher)
             for err in plan_.errors:
                 logger.warning("plan: %s", err)

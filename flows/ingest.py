@@ -78,7 +78,7 @@ def ingest(
         # concurrent runs (other workers, other machines) never poll the same feed.
         run_started = store.db_now(engine)
         worker = polling.worker_id(run_id)
-        with Fetcher(settings) as fetcher:
+        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
             results: list[pipeline.PollResult] = []
             while True:
                 futs = [poll_due_chunk.submit(db_url, fetcher, settings, run_id, worker, run_started,
