@@ -35,10 +35,13 @@ def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: i
     result = CycleResult(polls=polling.poll_due(engine, fetcher, settings, run_id, slugs=list(slugs),
                                                 force=force))
     items = [item for p in result.polls for item in p.items]
+    deferred: set[int] = set()
     for batch in pipeline.make_batches(items, settings.batch_size):
-        out = pipeline.process_batch(engine, fetcher, settings, batch)
+        out = pipeline.process_batch(engine, fetcher, settings, batch, only_new=True)
+        deferred.update(out.deferred_feeds)
         result.batches.append(out)
         if out.new_ids:  # after each batch, in batch order, as the flow does
             result.stories.add(stories.assign(engine, out.new_ids, story_config))
-    store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators])
+    store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
+                                     and p.pending_validators.feed_id not in deferred])
     return result

@@ -8,6 +8,7 @@ Kept out of ``flows/`` so that it runs and is tested without Prefect.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -106,11 +107,48 @@ class BatchResult:
     failed: int  # rows whose extraction_status is 'failed'
     duplicates: int = 0  # exact duplicates (no row added)
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
+    deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
 
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
-                  items: Sequence[WorkItem]) -> BatchResult:
-    """Fetch → extract → normalize → load for one batch; one transaction for the load."""
+                  items: Sequence[WorkItem], only_new: bool = False) -> BatchResult:
+    """Fetch → extract → normalize → load for one batch; one transaction for the load.
+
+    Pages are claimed in PostgreSQL first: a page another run is fetching right now is left
+    to it (its feed is reported in ``deferred_feeds``, so that feed's validators stay
+    uncommitted and the entry is seen again if that run dies). With ``only_new`` (the ingest
+    flow), entries stored since the poll — by a backfill, another worker — are only linked
+    to their feed, not fetched again.
+    """
+    if only_new:
+        items = _still_new(engine, items)
+    owner = uuid.uuid4().hex
+    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner,
+                                settings.feed_lease_seconds)
+    deferred = sorted({i.feed_id for i in items if i.entry.canonical_url not in claimed and i.feed_id is not None})
+    items = [i for i in items if i.entry.canonical_url in claimed]
+    try:
+        result = _load(engine, fetcher, settings, items)
+    finally:
+        store.release_pages(engine, owner)
+    result.deferred_feeds = deferred
+    return result
+
+
+def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
+    by_feed: dict[int | None, list[WorkItem]] = defaultdict(list)
+    for item in items:
+        by_feed[item.feed_id].append(item)
+    keep: list[WorkItem] = list(by_feed.pop(None, []))
+    for feed_id, group in by_feed.items():
+        fresh = {e.entry_key for e in store.new_entries(engine, feed_id, [i.entry for i in group])}
+        keep.extend(i for i in group if i.entry.entry_key in fresh)
+    return keep
+
+
+def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> BatchResult:
+    if not items:
+        return BatchResult(0, 0, 0, 0)
     pages = fetch_pages(fetcher, settings, items)
     store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
     refs = [archive.archive_fetch(settings, p, "page", PAGE_ACCEPT) for p in pages]  # raw archive (issue 4)

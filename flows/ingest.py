@@ -40,7 +40,7 @@ def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: in
 @task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)
 def process_batch(db_url: str, fetcher: Fetcher, settings: Settings,
                   items: list[pipeline.WorkItem]) -> pipeline.BatchResult:
-    return pipeline.process_batch(db.get_engine(db_url), fetcher, settings, items)
+    return pipeline.process_batch(db.get_engine(db_url), fetcher, settings, items, only_new=True)
 
 
 @task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)
@@ -104,8 +104,10 @@ def ingest(
                 items.extend(res.items)
             batches = pipeline.make_batches(items, settings.batch_size)
             logger.info("%d new entr(ies) in %d batch(es)", len(items), len(batches))
+            deferred: set[int] = set()
             for batch, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
                 out = fut.result()
+                deferred.update(out.deferred_feeds)
                 tally.add_batch(batch[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
@@ -114,8 +116,10 @@ def ingest(
                 # in batch order, one at a time: story assignment is order-dependent
                 if out.new_ids and assign_stories(db_url, run_id, out.new_ids) is None:
                     counts.errors += 1
-            # Every new entry is loaded: now the feeds may answer 304 next time.
-            store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
+            # Every new entry is loaded: now the feeds may answer 304 next time (except feeds
+            # with a page another run was fetching: should that run die, the entry comes back).
+            store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators
+                                             and r.pending_validators.feed_id not in deferred])
     except BaseException as exc:
         store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
         publish_run_table(engine, run_id, "ingest", tally.rows(), note=f"failed: {type(exc).__name__}")

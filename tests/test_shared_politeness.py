@@ -63,3 +63,47 @@ def test_a_database_hiccup_falls_back_to_per_process_pacing() -> None:
         settings = replace(load_settings(), allow_private_networks=True)
         with Fetcher(settings, host_slots=broken) as f:
             assert f.fetch(url, max_bytes=100, min_interval=0.1).ok
+
+
+def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engine) -> None:
+    """An ingest and a backfill (two runs) given the same entries at the same moment: each
+    page is requested once, loaded once; the feed whose page was left to the other run is
+    reported so its validators stay uncommitted."""
+    from etl import pipeline
+    from etl.config import parse_sources
+    from etl.feeds import FeedEntry
+    from tests.test_extract import PARAS
+
+    gate = threading.Event()
+
+    def slow_page(h):
+        gate.wait(5)  # hold the first run's fetch until the second run has tried
+        static("<html><body><article>" + "".join(f"<p>{p}</p>" for p in PARAS) + "</article></body></html>")(h)
+
+    with TestWeb("127.0.0.24") as web:
+        url = web.route("/a", slow_page)
+        store.sync_sources(engine, parse_sources(
+            f'[[sources]]\nslug = "s"\n  [[sources.feeds]]\n  url = "{web.url("/feed")}"\n  language = "en"'))
+        feed = store.due_feeds(engine)[0]
+        entry = FeedEntry(entry_key="g1", link=url, canonical_url=url, title="A")
+        item = pipeline.WorkItem(feed.id, feed.source_id, "s", "en", 0.0, entry)
+        settings = replace(load_settings(), allow_private_networks=True)
+        results: dict[str, pipeline.BatchResult] = {}
+
+        def run(name: str) -> None:
+            with Fetcher(settings) as f:
+                results[name] = pipeline.process_batch(engine, f, settings, [item], only_new=True)
+
+        first = threading.Thread(target=run, args=("first",))
+        first.start()
+        while web.hits("/a") == 0:  # the first run is fetching
+            time.sleep(0.01)
+        run("second")  # finds the page claimed: leaves it
+        gate.set()
+        first.join()
+        assert web.hits("/a") == 1
+        assert results["first"].inserted == 1
+        assert results["second"].inserted == 0 and results["second"].deferred_feeds == [feed.id]
+        # a third run after the load: the entry is stored now, so it is linked, not fetched
+        run("third")
+        assert web.hits("/a") == 1 and results["third"].inserted == 0 and results["third"].deferred_feeds == []

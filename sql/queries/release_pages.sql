@@ -1,0 +1,1 @@
+DELETE FROM page_claims WHERE claimed_by = :owner;
