@@ -188,7 +188,7 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
 
     from sqlalchemy import text
 
-    from etl import db, polling
+    from etl import db, polling, store
     from etl.config import load_settings
     from etl.http import Fetcher
 
@@ -198,7 +198,8 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     with engine.begin() as conn:
         conn.execute(text("UPDATE feeds SET next_poll_at = now()"))  # the whole registry is due
         conn.execute(text("SELECT 1"))
-    with Fetcher(settings) as fetcher:
+    # As the flows run it: per-host spacing shared through PostgreSQL (one reservation per request).
+    with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
         rss_before = _rss_mb()
         t0 = time.perf_counter()
         results = polling.poll_due(engine, fetcher, settings, None, tasks=tasks)

@@ -56,6 +56,7 @@ class Settings:
     per_host_concurrency: int = 2
     poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
     feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
+    page_claim_seconds: float = 300.0  # a crashed run's claimed pages are free again after this
     # Extraction (issue 4): worker processes, a per-page kill timeout, recycling, a size cap
     # checked before parsing; the raw WARC archive and its rotation size.
     extract_workers: int = 2
@@ -110,6 +111,7 @@ def load_settings(sources_file: str | Path | None = None) -> Settings:
         per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
         poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
         feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
+        page_claim_seconds=_env_float("NEWSETL_PAGE_CLAIM_SECONDS", 300.0),
         extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
         extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
         extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 1000),

@@ -8,6 +8,7 @@ Kept out of ``flows/`` so that it runs and is tested without Prefect.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -109,6 +110,14 @@ class BatchResult:
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
     deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
 
+    def add(self, other: "BatchResult") -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.failed += other.failed
+        self.duplicates += other.duplicates
+        self.new_ids.extend(other.new_ids)
+
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
                   items: Sequence[WorkItem], only_new: bool = False) -> BatchResult:
@@ -123,23 +132,41 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     if only_new:
         items = _still_new(engine, items)
     owner = uuid.uuid4().hex
-    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner,
-                                settings.feed_lease_seconds)
-    deferred = sorted({i.feed_id for i in items if i.entry.canonical_url not in claimed and i.feed_id is not None})
-    items = [i for i in items if i.entry.canonical_url in claimed]
     try:
-        result = _load(engine, fetcher, settings, items)
+        result, waiting = _claim_and_load(engine, fetcher, settings, items, owner)
+        # Pages another run was fetching: wait for that run to store them (then only the feed
+        # reference is recorded) or to give them up (then they are fetched here).
+        deadline = time.monotonic() + settings.page_claim_seconds
+        while waiting and time.monotonic() < deadline:
+            time.sleep(CLAIM_POLL_SECONDS)
+            waiting = _still_new(engine, waiting)
+            more, waiting = _claim_and_load(engine, fetcher, settings, waiting, owner)
+            result.add(more)
     finally:
         store.release_pages(engine, owner)
-    result.deferred_feeds = deferred
+    result.deferred_feeds = sorted({i.feed_id for i in waiting if i.feed_id is not None})
     return result
 
 
+CLAIM_POLL_SECONDS = 0.2
+
+
+def _claim_and_load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
+                    owner: str) -> tuple[BatchResult, list[WorkItem]]:
+    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner,
+                                settings.page_claim_seconds)
+    mine = [i for i in items if i.entry.canonical_url in claimed]
+    return _load(engine, fetcher, settings, mine), [i for i in items if i.entry.canonical_url not in claimed]
+
+
 def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
+    """Items not stored yet; a feed's entry stored meanwhile only gets its feed reference."""
     by_feed: dict[int | None, list[WorkItem]] = defaultdict(list)
     for item in items:
         by_feed[item.feed_id].append(item)
-    keep: list[WorkItem] = list(by_feed.pop(None, []))
+    loose = by_feed.pop(None, [])
+    stored = store.stored_urls(engine, [i.entry.canonical_url for i in loose])
+    keep: list[WorkItem] = [i for i in loose if i.entry.canonical_url not in stored]
     for feed_id, group in by_feed.items():
         fresh = {e.entry_key for e in store.new_entries(engine, feed_id, [i.entry for i in group])}
         keep.extend(i for i in group if i.entry.entry_key in fresh)

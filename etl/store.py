@@ -436,3 +436,13 @@ def claim_pages(engine: Engine, canonical_urls: Iterable[str], owner: str, ttl: 
 def release_pages(engine: Engine, owner: str) -> None:
     with engine.begin() as conn:
         conn.execute(query("release_pages"), {"owner": owner})
+
+
+def stored_urls(engine: Engine, canonical_urls: Sequence[str]) -> set[str]:
+    """Which of these URLs already belong to a stored article (its own or another URL of it)."""
+    if not canonical_urls:
+        return set()
+    with engine.connect() as conn:
+        return set(conn.execute(text(
+            "SELECT canonical_url FROM articles WHERE canonical_url = ANY(:u) "
+            "UNION SELECT url FROM article_urls WHERE url = ANY(:u)"), {"u": list(canonical_urls)}).scalars())

@@ -234,7 +234,8 @@ def test_killed_backfill_resumes_where_it_stopped(engine: Engine, db_url: str, t
         urls = tmp_path / "urls.txt"
         urls.write_text("".join(web.url(f"/en/x/{d}-{n}") + "\n" for d, ns in days.items() for n in ns))
         env = {**os.environ, "NEWSETL_DATABASE_URL": db_url, "NEWSETL_ALLOW_PRIVATE_NETWORKS": "1",
-               "NEWSETL_SOURCES": str(sources), "PYTHONPATH": str(REPO_ROOT)}
+               "NEWSETL_SOURCES": str(sources), "PYTHONPATH": str(REPO_ROOT),
+               "NEWSETL_PAGE_CLAIM_SECONDS": "1"}  # the killed run's page claims expire fast
         proc = subprocess.Popen(
             [sys.executable, "-m", "etl.cli", "backfill", "urls", "--urls-file", str(urls),
              "--since", "2026-11-20", "--until", "2026-11-23"],
@@ -262,6 +263,7 @@ def test_killed_backfill_resumes_where_it_stopped(engine: Engine, db_url: str, t
             assert conn.execute(text("SELECT status FROM ingestion_runs")).scalar_one() == "running"
             assert set(conn.execute(text("SELECT title FROM articles")).scalars()) == {"Story a", "Story b"}
 
+        monkeypatch.setenv("NEWSETL_PAGE_CLAIM_SECONDS", "1")
         settings = _settings(monkeypatch, sources)
         spec = bf.BackfillSpec.build("urls", [], "2026-11-20", "2026-11-23", urls_file=urls)
         result = bf.run_backfill(engine, settings, spec)

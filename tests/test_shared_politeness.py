@@ -66,9 +66,9 @@ def test_a_database_hiccup_falls_back_to_per_process_pacing() -> None:
 
 
 def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engine) -> None:
-    """An ingest and a backfill (two runs) given the same entries at the same moment: each
-    page is requested once, loaded once; the feed whose page was left to the other run is
-    reported so its validators stay uncommitted."""
+    """Two runs (an ingest and a backfill, two workers) given the same entry at the same
+    moment: the page is requested once and loaded once; the run that found it claimed waits
+    for the other and records nothing twice."""
     from etl import pipeline
     from etl.config import parse_sources
     from etl.feeds import FeedEntry
@@ -98,12 +98,14 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
         first.start()
         while web.hits("/a") == 0:  # the first run is fetching
             time.sleep(0.01)
-        run("second")  # finds the page claimed: leaves it
-        gate.set()
+        # The second run finds the page claimed and waits for the first, which is held until
+        # the second has tried; then it only records its feed reference.
+        threading.Timer(0.5, gate.set).start()
+        run("second")
         first.join()
         assert web.hits("/a") == 1
         assert results["first"].inserted == 1
-        assert results["second"].inserted == 0 and results["second"].deferred_feeds == [feed.id]
+        assert results["second"].inserted == 0 and results["second"].deferred_feeds == []
         # a third run after the load: the entry is stored now, so it is linked, not fetched
         run("third")
         assert web.hits("/a") == 1 and results["third"].inserted == 0 and results["third"].deferred_feeds == []
