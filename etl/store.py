@@ -443,6 +443,4 @@ def stored_urls(engine: Engine, canonical_urls: Sequence[str]) -> set[str]:
     if not canonical_urls:
         return set()
     with engine.connect() as conn:
-        return set(conn.execute(text(
-            "SELECT canonical_url FROM articles WHERE canonical_url = ANY(:u) "
-            "UNION SELECT url FROM article_urls WHERE url = ANY(:u)"), {"u": list(canonical_urls)}).scalars())
+        return set(conn.execute(query("stored_urls"), {"urls": list(canonical_urls)}).scalars())

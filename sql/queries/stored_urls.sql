@@ -1,5 +1,4 @@
--- Which of these canonical URLs are already stored (as an article, or as another URL of one):
--- a backfill skips them before fetching, so one URL is never fetched twice.
-SELECT canonical_url FROM articles WHERE canonical_url = ANY(CAST(:urls AS text[]))
+-- Which of these URLs already belong to a stored article (its own URL or another URL of it).
+SELECT canonical_url FROM articles WHERE canonical_url = ANY(:urls)
 UNION
-SELECT url FROM article_urls WHERE url = ANY(CAST(:urls AS text[]));
+SELECT url FROM article_urls WHERE url = ANY(:urls);
