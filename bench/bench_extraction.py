@@ -95,8 +95,8 @@ def run_baseline(docs: list[tuple[bytes, str]], workers: int) -> tuple[float, in
 
 def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int,
              max_tasks: int = 1000) -> tuple[float, int, dict[str, int]]:
-    from etl.extract import with_feed_fallback
-    from etl.extract_pool import ExtractionPool, PageJob
+    from etl.parse.extract import with_feed_fallback
+    from etl.parse.pool import ExtractionPool, PageJob
 
     jobs = [PageJob(h, u) for h, u in docs]
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
@@ -119,8 +119,8 @@ def run_ours(docs: list[tuple[bytes, str]], workers: int, batch_size: int,
 def round_interleaved(docs: list[tuple[bytes, str]], workers: int, batch_size: int,
                       chunk: int = 181, max_tasks: int = 1000) -> tuple[float, float]:
     """One throughput round; returns (baseline docs/s, ours docs/s)."""
-    from etl.extract import with_feed_fallback
-    from etl.extract_pool import ExtractionPool, PageJob
+    from etl.parse.extract import with_feed_fallback
+    from etl.parse.pool import ExtractionPool, PageJob
 
     t_base = t_ours = 0.0
     start = time.perf_counter()

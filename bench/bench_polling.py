@@ -188,9 +188,11 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
 
     from sqlalchemy import text
 
-    from etl import db, polling, store
+    from etl import store
     from etl.config import load_settings
-    from etl.http import Fetcher
+    from etl.fetch.http import Fetcher
+    from etl.jobs import polling
+    from etl.store import db
 
     settings = replace(load_settings(), allow_private_networks=True, fetch_concurrency=CONCURRENCY,
                        per_host_concurrency=2, poll_chunk_size=100)
@@ -250,7 +252,7 @@ def setup_db(base: str) -> tuple[str, str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from etl import db
+    from etl.store import db
 
     name = f"newsetl_bench_{uuid.uuid4().hex[:8]}"
     admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -265,7 +267,7 @@ def drop_db(base: str, name: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from etl import db
+    from etl.store import db
 
     admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -299,8 +301,10 @@ def main() -> None:
     ready.wait(30)
     url, name = setup_db(base)
     try:
-        from etl import db, polling, store
+        from etl import store
         from etl.config import parse_sources
+        from etl.jobs import polling
+        from etl.store import db
 
         registry = "\n".join(
             f'[[sources]]\nslug = "h{h}"\nmin_request_interval = {MIN_REQUEST_INTERVAL}\n'

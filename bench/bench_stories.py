@@ -34,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl import db, features, store, stories  # noqa: E402
-from etl.normalize import ArticleRecord, content_hash  # noqa: E402
+from etl import store, stories  # noqa: E402
+from etl.parse.normalize import ArticleRecord, content_hash  # noqa: E402
+from etl.store import db  # noqa: E402
+from etl.stories import features  # noqa: E402
 
 RATE_PER_DAY = 2000
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -71,9 +71,9 @@ def page_fn_flipped(html: bytes | str, url: str | None, max_bytes: int | None):
 
 
 def run_ours(pages: list[tuple[str, bytes, str]], flipped: bool) -> list[Out]:
-    from etl.extract import FAVOR_PRECISION, extract_page, with_feed_fallback
-    from etl.extract_pool import ExtractionPool, PageJob
-    from etl.normalize import detect_language, normalize_text
+    from etl.parse.extract import FAVOR_PRECISION, extract_page, with_feed_fallback
+    from etl.parse.normalize import detect_language, normalize_text
+    from etl.parse.pool import ExtractionPool, PageJob
 
     os.environ["_EVAL_FLIP_TO"] = "0" if FAVOR_PRECISION else "1"
     fn = page_fn_flipped if flipped else extract_page
@@ -140,8 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
-    from etl.extract import FAVOR_PRECISION
-    from etl.normalize import detect_language
+    from etl.parse.extract import FAVOR_PRECISION
+    from etl.parse.normalize import detect_language
 
     truth = json.loads((args.data / "ground-truth.json").read_text(encoding="utf-8"))
     keys = sorted(truth)

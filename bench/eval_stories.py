@@ -38,11 +38,12 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl import db, store, stories  # noqa: E402
-from etl.cycle import run_cycle  # noqa: E402
+from etl import store, stories  # noqa: E402
 from etl.config import load_settings, load_sources  # noqa: E402
-from etl.features import sentences  # noqa: E402
-from etl.http import Fetcher  # noqa: E402
+from etl.fetch.http import Fetcher  # noqa: E402
+from etl.jobs.cycle import run_cycle  # noqa: E402
+from etl.store import db  # noqa: E402
+from etl.stories.features import sentences  # noqa: E402
 from tests.webserver import TestWeb, static  # noqa: E402
 
 DATA = next((p / "shared" / "data" / "stories" / "ecbplus-dev.jsonl" for p in ROOT.parents
@@ -129,7 +130,7 @@ def run(db_url: str, rows: list[dict], cfg: stories.StoryConfig) -> dict[str, fl
         near = conn.execute(text("SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL")).scalar()
         exact = conn.execute(text("SELECT count(*) FROM article_urls")).scalar()
     story_of.update(extra)
-    from etl.urls import canonicalize
+    from etl.fetch.urls import canonicalize
 
     pred, gold = {}, {}
     for r in rows:

@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from etl import db, store  # noqa: E402
-from etl.normalize import ArticleRecord, content_hash  # noqa: E402
+from etl import store  # noqa: E402
+from etl.parse.normalize import ArticleRecord, content_hash  # noqa: E402
+from etl.store import db  # noqa: E402
 
 # ../shared/data next to the checkout (NEWSETL_SHARED_DATA overrides it, e.g. from a worktree)
 DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")

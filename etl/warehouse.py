@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_argument("--write", action="store_true", help=f"update {DOC_PATH.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
 
-    from etl import db
     from etl.config import load_settings
+    from etl.store import db
 
     engine = db.get_engine(db.connect(load_settings()))
     with engine.connect() as conn:

@@ -11,16 +11,20 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from sqlalchemy import Engine
 
-from etl import runreport
+from etl.jobs import runs
 
 
 def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[str, Any]],
                       note: str = "") -> str | None:
     """Creates the run's table artifact (one row per source) and records it on the run row."""
-    key = runreport.artifact_key(run_id, kind)
+    key = runs.artifact_key(run_id, kind)
     description = (f"newsetl {kind} run — `ingestion_runs.id = {run_id}`. Per source: feeds polled "
                    "and failed, items (feed entries or backfill URLs), new and updated articles, "
                    "duplicates (already stored, not fetched again, or unchanged), failed extractions.")
@@ -28,7 +32,7 @@ def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[st
         description += "\n\n" + note
     try:
         artifact_id = create_table_artifact(table=rows, key=key, description=description)
-        runreport.link_artifact(engine, run_id, key, artifact_id)
+        runs.link_artifact(engine, run_id, key, artifact_id)
         return key
     except Exception as exc:  # the run's data is committed; the report is a convenience
         get_run_logger().warning("could not publish the run artifact %s: %s", key, exc)
@@ -42,7 +46,7 @@ class ProgressReport:
         self.id: UUID | None = None
         try:
             self.id = create_progress_artifact(
-                progress=0.0, key=runreport.artifact_key(run_id, f"{kind}-progress"),
+                progress=0.0, key=runs.artifact_key(run_id, f"{kind}-progress"),
                 description=f"newsetl {kind} run `ingestion_runs.id = {run_id}`: share of windows done")
         except Exception as exc:
             get_run_logger().warning("could not create the progress artifact: %s", exc)

@@ -15,11 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from etl import backfill as bf
-from etl import db, store
+from etl import store
 from etl.config import Settings, load_settings
-from etl.http import Fetcher
-from etl.runreport import SourceTally
+from etl.fetch.http import Fetcher
+from etl.jobs import backfill as bf
+from etl.jobs.runs import SourceTally
+from etl.store import db
 from flows.artifacts import ProgressReport, publish_run_table
 
 

@@ -14,9 +14,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from etl import db, pipeline, polling, runreport, stories, store
+from etl import store, stories
 from etl.config import Settings, load_settings, load_sources
-from etl.http import Fetcher
+from etl.fetch.http import Fetcher
+from etl.jobs import batch, polling, runs
+from etl.store import db
 from flows.artifacts import publish_run_table
 
 TASK_WORKERS = 4  # threads for concurrent feed polls / batches; fetches inside are rate-limited per host
@@ -31,7 +33,7 @@ def sync_sources(db_url: str, settings: Settings) -> int:
 
 @task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)
 def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: int, worker: str,
-                   run_started: object, slugs: list[str], force: bool) -> list[pipeline.PollResult]:
+                   run_started: object, slugs: list[str], force: bool) -> list[batch.PollResult]:
     """Leases a chunk of due feeds in PostgreSQL and polls it (empty when none is left)."""
     return polling.lease_and_poll(db.get_engine(db_url), fetcher, settings, run_id, worker=worker,
                                   run_started=run_started, slugs=slugs, force=force)
@@ -39,8 +41,8 @@ def poll_due_chunk(db_url: str, fetcher: Fetcher, settings: Settings, run_id: in
 
 @task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)
 def process_batch(db_url: str, fetcher: Fetcher, settings: Settings,
-                  items: list[pipeline.WorkItem]) -> pipeline.BatchResult:
-    return pipeline.process_batch(db.get_engine(db_url), fetcher, settings, items, only_new=True)
+                  items: list[batch.WorkItem]) -> batch.BatchResult:
+    return batch.process_batch(db.get_engine(db_url), fetcher, settings, items, only_new=True)
 
 
 @task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)
@@ -71,7 +73,7 @@ def ingest(
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
     run_id = store.start_run(engine, kind, params, flow_run.get_id())
     counts = store.RunCounts()
-    tally = runreport.SourceTally()  # per-source counts for the run's artifact
+    tally = runs.SourceTally()  # per-source counts for the run's artifact
     try:
         sync_sources(db_url, settings)
         # Feeds are leased a chunk per task, TASK_WORKERS tasks at a time, until none is due:
@@ -79,7 +81,7 @@ def ingest(
         run_started = store.db_now(engine)
         worker = polling.worker_id(run_id)
         with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
-            results: list[pipeline.PollResult] = []
+            results: list[batch.PollResult] = []
             while True:
                 futs = [poll_due_chunk.submit(db_url, fetcher, settings, run_id, worker, run_started,
                                               sources or [], force) for _ in range(TASK_WORKERS)]
@@ -88,8 +90,8 @@ def ingest(
                     break
                 results.extend(round_results)
             logger.info("%d feed(s) leased", len(results))
-            items: list[pipeline.WorkItem] = []
-            slug_of = runreport.feed_slugs(engine, [r.outcome.feed_id for r in results])
+            items: list[batch.WorkItem] = []
+            slug_of = runs.feed_slugs(engine, [r.outcome.feed_id for r in results])
             for res in results:
                 if res.outcome.skipped:  # host parked by Retry-After: not polled, not a failure
                     continue
@@ -102,13 +104,13 @@ def ingest(
                     logger.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind,
                                    res.outcome.error)
                 items.extend(res.items)
-            batches = pipeline.make_batches(items, settings.batch_size)
+            batches = batch.make_batches(items, settings.batch_size)
             logger.info("%d new entr(ies) in %d batch(es)", len(items), len(batches))
             deferred: set[int] = set()
-            for batch, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
+            for chunk, fut in zip(batches, [process_batch.submit(db_url, fetcher, settings, b) for b in batches]):
                 out = fut.result()
                 deferred.update(out.deferred_feeds)
-                tally.add_batch(batch[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
+                tally.add_batch(chunk[0].slug, out.inserted, out.updated, out.unchanged, out.failed)
                 counts.articles_new += out.inserted
                 counts.articles_updated += out.updated
                 counts.errors += out.failed

@@ -11,8 +11,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from etl import db, maintenance, store
+from etl import store
 from etl.config import load_settings
+from etl.jobs import maintenance
+from etl.store import db
 from flows.artifacts import publish_run_table
 
 

@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl import db  # noqa: E402
+from etl.store import db  # noqa: E402
 
 # NEWSETL_SHARED_DATA points elsewhere (a git worktree does not sit next to shared/).
 SHARED_DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")

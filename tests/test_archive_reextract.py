@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import pipeline, polling, store
-from etl.archive import read_response
+from etl import store
 from etl.config import FeedSpec, Source, load_settings
-from etl.extract_pool import close_shared_pool
-from etl.feeds import FeedEntry
-from etl.http import Fetcher
-from etl.reextract import reextract
-from etl.urls import canonicalize
+from etl.fetch.archive import read_response
+from etl.fetch.http import Fetcher
+from etl.fetch.urls import canonicalize
+from etl.jobs import batch, polling
+from etl.jobs.reextract import reextract
+from etl.parse.feeds import FeedEntry
+from etl.parse.pool import close_shared_pool
 from tests.test_extract import PAGE, PARAS
 from tests.webserver import TestWeb, static
 
@@ -41,10 +42,10 @@ def _feed(engine: Engine, url: str) -> store.FeedRow:
 
 
 def _item(feed: store.FeedRow, link: str, title: str, summary: str | None = None,
-          published: datetime | None = None) -> pipeline.WorkItem:
+          published: datetime | None = None) -> batch.WorkItem:
     entry = FeedEntry(entry_key=link, link=link, canonical_url=canonicalize(link), title=title,
                       summary=summary, published_at=published)
-    return pipeline.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, entry)
+    return batch.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, entry)
 
 
 def _page(marker: str) -> str:
@@ -66,7 +67,7 @@ def test_hostile_batch_loads_with_statuses_and_everything_is_archived(engine: En
         polling.poll_one(engine, fetcher, settings, feed, force=True)
         items = [_item(feed, web.url(p), p.strip("/"), summary=f"<p>Summary of {p}</p>" if p == "/slow" else None)
                  for p in ("/good", "/slow", "/binary", "/huge", "/deep", "/latin", "/empty", "/gone")]
-        result = pipeline.process_batch(engine, fetcher, settings, items)
+        result = batch.process_batch(engine, fetcher, settings, items)
 
     assert result.inserted == len(items)
     with engine.connect() as conn:
@@ -105,7 +106,7 @@ def test_reextract_from_archive_is_idempotent_and_keeps_revisions(engine: Engine
         web.route("/a", static(_page("a")))
         web.route("/b", static(_page("b")))
         feed = _feed(engine, web.url("/feed.xml"))
-        pipeline.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A"),
+        batch.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A"),
                                                             _item(feed, web.url("/b"), "B")])
     # The web is gone now: re-extraction reads the archive only.
     first = reextract(engine, settings)
@@ -133,20 +134,20 @@ def test_changed_page_keeps_previous_version_unchanged_writes_nothing(engine: En
         web.route("/a", static(_page("first")))
         feed = _feed(engine, web.url("/feed.xml"))
         item = _item(feed, web.url("/a"), "A", published=datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
-        assert pipeline.process_batch(engine, fetcher, settings, [item]).inserted == 1
+        assert batch.process_batch(engine, fetcher, settings, [item]).inserted == 1
         with engine.connect() as conn:
             first = conn.execute(text("SELECT xmin::text AS xmin, updated_at FROM articles")).one()
         assert first.updated_at is None
 
         # Same content fetched again: no write at all (the row version is the same).
-        assert pipeline.process_batch(engine, fetcher, settings, [item]).unchanged == 1
+        assert batch.process_batch(engine, fetcher, settings, [item]).unchanged == 1
         with engine.connect() as conn:
             assert conn.execute(text("SELECT xmin::text FROM articles")).scalar_one() == first.xmin
             assert conn.execute(text("SELECT count(*) FROM article_revisions")).scalar_one() == 0
 
         # The publisher edits the article: previous version kept, row updated, updated_at set.
         web.route("/a", static(_page("second")))
-        assert pipeline.process_batch(engine, fetcher, settings, [item]).updated == 1
+        assert batch.process_batch(engine, fetcher, settings, [item]).updated == 1
     with engine.connect() as conn:
         row = conn.execute(text("SELECT body, updated_at, published_at FROM articles")).one()
         assert "(second)" in row.body and row.updated_at is not None
@@ -158,8 +159,8 @@ def test_changed_page_keeps_previous_version_unchanged_writes_nothing(engine: En
 
 
 def test_page_dates_keep_time_of_day_and_canonical_must_be_same_site() -> None:
-    from etl.extract import extract_article
-    from etl.normalize import build_record
+    from etl.parse.extract import extract_article
+    from etl.parse.normalize import build_record
 
     body = "".join(f"<p>{p}</p>" for p in PARAS)
 
@@ -202,7 +203,7 @@ def test_reextract_command(engine: Engine, settings) -> None:
         web.route("/feed.xml", static("<rss/>"))
         web.route("/a", static(_page("a")))
         feed = _feed(engine, web.url("/feed.xml"))
-        pipeline.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A")])
+        batch.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A")])
     with engine.begin() as conn:
         conn.execute(text("UPDATE articles SET body = 'stale', content_hash = 'stale'"))
     out = CliRunner().invoke(app, ["reextract", "--source", "local", "--since", "2000-01-01"])
@@ -218,7 +219,7 @@ def test_reextract_only_failed_retries_rows_whose_page_gave_no_text(engine: Engi
         web.route("/a", static(_page("a")))
         web.route("/b", static(_page("b")))
         feed = _feed(engine, web.url("/feed.xml"))
-        pipeline.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A"),
+        batch.process_batch(engine, fetcher, settings, [_item(feed, web.url("/a"), "A"),
                                                             _item(feed, web.url("/b"), "B")])
     with engine.begin() as conn:  # as if B's extraction had failed back then
         conn.execute(text("UPDATE articles SET body = NULL, content_hash = NULL, "

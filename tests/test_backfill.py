@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import backfill as bf
 from etl.config import REPO_ROOT, load_settings
+from etl.jobs import backfill as bf
 from tests.test_ingest_flow import _page
 from tests.webserver import TestWeb, static
 
@@ -350,15 +350,15 @@ def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Pat
     with TestWeb() as web:
         settings = _settings(monkeypatch, _sources(tmp_path, web))
         spec = bf.BackfillSpec.build("reextract", ["local"], "2026-11-20", "2026-11-22")
-        import etl
+        import etl.jobs
 
         # `from etl import reextract` finds the package attribute once the real module was
         # imported (it exists now); hide it so that sys.modules decides.
-        monkeypatch.delattr(etl, "reextract", raising=False)
-        monkeypatch.setitem(sys.modules, "etl.reextract", None)  # not installed → a clear error
-        with pytest.raises(bf.BackfillError, match="etl.reextract"):
+        monkeypatch.delattr(etl.jobs, "reextract", raising=False)
+        monkeypatch.setitem(sys.modules, "etl.jobs.reextract", None)  # not installed → a clear error
+        with pytest.raises(bf.BackfillError, match="etl.jobs.reextract"):
             bf.run_backfill(engine, settings, spec)
-        monkeypatch.setitem(sys.modules, "etl.reextract", types.SimpleNamespace(reextract=reextract))
+        monkeypatch.setitem(sys.modules, "etl.jobs.reextract", types.SimpleNamespace(reextract=reextract))
         result = bf.run_backfill(engine, settings, spec)
         assert calls == [(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("local",)),
                          (datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC), ("local",))]

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from etl.config import DEFAULT_SOURCES, SourcesError, load_settings, load_sources, parse_sources
+from etl.config import (
+    DEFAULT_SOURCES,
+    SourcesError,
+    load_settings,
+    load_sources,
+    parse_sources,
+)
 
 
 def test_default_registry_lists_real_outlets() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from etl import db
+from etl.store import db
 
 
 def _dead_pid() -> int:

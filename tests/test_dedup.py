@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import attribution, dedup, store, stories
+from etl import store, stories
 from etl.config import parse_sources
-from etl.normalize import ArticleRecord, content_hash
-from etl.urls import canonicalize
+from etl.fetch.urls import canonicalize
+from etl.parse.normalize import ArticleRecord, content_hash
+from etl.stories import attribution, dedup
 
 REGISTRY = """
 [[sources]]
@@ -117,7 +118,7 @@ def test_same_text_under_another_url_adds_no_row(engine: Engine) -> None:
 
 
 def _entry(url: str):
-    from etl.feeds import FeedEntry
+    from etl.parse.feeds import FeedEntry
 
     return FeedEntry(entry_key=url, link=url, canonical_url=canonicalize(url))
 

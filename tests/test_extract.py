@@ -1,8 +1,8 @@
 """Extraction and its fallbacks, on pages served by nothing: pure functions."""
 
-from etl.extract import MIN_TEXT_CHARS, extract_article, strip_title_suffix
-from etl.feeds import FeedEntry
-from etl.normalize import content_hash, normalize_text
+from etl.parse.extract import MIN_TEXT_CHARS, extract_article, strip_title_suffix
+from etl.parse.feeds import FeedEntry
+from etl.parse.normalize import content_hash, normalize_text
 
 PARAS = [
     "The ministers met on Thursday in Panama City to discuss the rising number of people crossing the Darién jungle.",

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from etl.extract import extract_page, with_feed_fallback
-from etl.extract_pool import ExtractionPool, PageJob
-from etl.feeds import FeedEntry
+from etl.parse.extract import extract_page, with_feed_fallback
+from etl.parse.feeds import FeedEntry
+from etl.parse.pool import ExtractionPool, PageJob
 from tests.test_extract import PAGE
 
 URL = "https://ex.com/a"

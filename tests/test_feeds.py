@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.feeds import FeedParseError, parse_feed
+from etl.parse.feeds import FeedParseError, parse_feed
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/">

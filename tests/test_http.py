@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from etl.config import load_settings
-from etl.http import Fetcher, check_url_allowed, FetchError
+from etl.fetch.http import Fetcher, FetchError, check_url_allowed
 from tests.webserver import TestWeb, reset_connection, respond, static
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import maintenance, runreport, store
+from etl import store
 from etl.config import load_settings
+from etl.jobs import maintenance, runs
 
 
 def test_prune_keeps_recent_logs_and_every_article(engine: Engine, tmp_path: Path,
@@ -38,7 +39,7 @@ def test_prune_keeps_recent_logs_and_every_article(engine: Engine, tmp_path: Pat
         # the checkpoint survives its run: the window stays done
         assert conn.execute(text("SELECT status, run_id FROM backfill_windows")).one() == ("done", None)
     assert "2 feed_polls" in result.detail and "2 ingestion_runs" in result.detail
-    assert runreport.feed_slugs(engine, [1, 1]) == {1: "s"} and runreport.feed_slugs(engine, []) == {}
+    assert runs.feed_slugs(engine, [1, 1]) == {1: "s"} and runs.feed_slugs(engine, []) == {}
 
 
 def test_optional_stages_are_skipped_or_called_with_what_they_accept(engine: Engine) -> None:
@@ -54,7 +55,7 @@ def test_optional_stages_are_skipped_or_called_with_what_they_accept(engine: Eng
 
 
 def test_tally_by_source() -> None:
-    tally = runreport.SourceTally()
+    tally = runs.SourceTally()
     ok = store.PollOutcome(1, "u", 200, 10, 5, entries_seen=5, entries_new=2, error_kind=None, error=None,
                            etag=None, last_modified=None, body_hash=None, next_poll_in=900)
     bad = store.PollOutcome(2, "v", 500, 0, 5, entries_seen=0, entries_new=0, error_kind="http", error="HTTP 500",
@@ -68,4 +69,4 @@ def test_tally_by_source() -> None:
     voa = rows[1]
     assert (voa["feeds_polled"], voa["feeds_failed"], voa["items"], voa["new"], voa["duplicates"], voa["failed"]) == (2, 1, 5, 1, 4, 1)
     assert rows[-1]["feeds_polled"] == 3 and rows[-1]["items"] == 10
-    assert runreport.artifact_key(42, "ingest") == "newsetl-ingest-run-42"
+    assert runs.artifact_key(42, "ingest") == "newsetl-ingest-run-42"

@@ -15,10 +15,11 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import pipeline, polling, store
+from etl import store
 from etl.config import load_settings, parse_sources
-from etl.feeds import parse_feed
-from etl.http import Fetcher
+from etl.fetch.http import Fetcher
+from etl.jobs import batch, polling
+from etl.parse.feeds import parse_feed
 from tests.webserver import TestWeb, reset_connection, respond, static
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -53,7 +54,7 @@ def sync(engine: Engine, feeds: dict[str, list[str]]) -> None:
     store.sync_sources(engine, parse_sources(registry(feeds)))
 
 
-def poll(engine: Engine, settings, load: bool = True, **kw) -> list[pipeline.PollResult]:
+def poll(engine: Engine, settings, load: bool = True, **kw) -> list[batch.PollResult]:
     """One polling cycle; with ``load`` the held-back validators are committed as the flow does
     once the new entries are loaded (these tests are about feeds, not pages)."""
     with Fetcher(settings) as f:
@@ -407,8 +408,8 @@ def test_article_links_to_private_addresses_are_refused(engine: Engine, settings
             res = fetcher.fetch(feed_url, max_bytes=10**6, min_interval=0, allow_private=True)
             entries = parse_feed(res.content, res.headers.get("content-type"), res.final_url).entries
             assert len(entries) == 4
-            items = [pipeline.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, e) for e in entries]
-            out = pipeline.process_batch(engine, fetcher, strict, items)
+            items = [batch.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, e) for e in entries]
+            out = batch.process_batch(engine, fetcher, strict, items)
         assert out.failed == 4 and web.hits("/secret") == 0 and web.hits("/robots.txt") == 0
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT url, extraction_status, extraction_error, body FROM articles")).all()
@@ -435,7 +436,7 @@ def test_robots_txt_respected_for_pages_and_fetched_once(engine: Engine, setting
         with Fetcher(settings) as fetcher:
             items = polling.poll_due(engine, fetcher, settings, None)[0].items
             for item in items:  # one batch per item: robots.txt still fetched once per host
-                pipeline.process_batch(engine, fetcher, settings, [item])
+                batch.process_batch(engine, fetcher, settings, [item])
         assert web.hits("/private/a") == 0 and web.hits("/public/b") == 1 and web.hits("/robots.txt") == 1
         with engine.connect() as conn:
             rows = {g.rsplit("/", 1)[-1]: v for g, v in conn.execute(text(
@@ -477,8 +478,8 @@ def test_two_concurrent_ingests_never_poll_a_feed_twice(engine: Engine, settings
                     results = polling.poll_due(engine, fetcher, small, None, worker=name)
                     polled[name] = len(results)
                     items = [it for r in results for it in r.items]
-                    for batch in pipeline.make_batches(items, 5):
-                        pipeline.process_batch(engine, fetcher, small, batch)
+                    for chunk in batch.make_batches(items, 5):
+                        batch.process_batch(engine, fetcher, small, chunk)
             except BaseException as exc:  # surfaced below
                 errors.append(exc)
 
@@ -518,7 +519,7 @@ def test_status_shows_ok_failing_parked_and_stale(engine: Engine, settings, monk
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from etl import cli
+    from etl.cli import main as cli
 
     ok = [(f"g{i}", f"https://ex.com/{i}") for i in range(5)]
     with TestWeb("127.0.0.1") as one, TestWeb("127.0.0.2") as two:

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import stack
+from etl.cli import stack
 from tests.test_ingest_flow import _page
 from tests.webserver import TestWeb, static
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from etl import schedule as s
+from etl.fetch import schedule as s
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from etl import store
 from etl.config import load_settings
-from etl.http import Fetcher
+from etl.fetch.http import Fetcher
 from tests.webserver import TestWeb, static
 
 INTERVAL = 0.4
@@ -69,9 +69,9 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
     """Two runs (an ingest and a backfill, two workers) given the same entry at the same
     moment: the page is requested once and loaded once; the run that found it claimed waits
     for the other and records nothing twice."""
-    from etl import pipeline
     from etl.config import parse_sources
-    from etl.feeds import FeedEntry
+    from etl.jobs import batch
+    from etl.parse.feeds import FeedEntry
     from tests.test_extract import PARAS
 
     gate = threading.Event()
@@ -86,13 +86,13 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
             f'[[sources]]\nslug = "s"\n  [[sources.feeds]]\n  url = "{web.url("/feed")}"\n  language = "en"'))
         feed = store.due_feeds(engine)[0]
         entry = FeedEntry(entry_key="g1", link=url, canonical_url=url, title="A")
-        item = pipeline.WorkItem(feed.id, feed.source_id, "s", "en", 0.0, entry)
+        item = batch.WorkItem(feed.id, feed.source_id, "s", "en", 0.0, entry)
         settings = replace(load_settings(), allow_private_networks=True)
-        results: dict[str, pipeline.BatchResult] = {}
+        results: dict[str, batch.BatchResult] = {}
 
         def run(name: str) -> None:
             with Fetcher(settings) as f:
-                results[name] = pipeline.process_batch(engine, f, settings, [item], only_new=True)
+                results[name] = batch.process_batch(engine, f, settings, [item], only_new=True)
 
         first = threading.Thread(target=run, args=("first",))
         first.start()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from etl.sitemaps import SitemapError, parse_sitemap, robots_sitemaps, url_date
+from etl.parse.sitemaps import SitemapError, parse_sitemap, robots_sitemaps, url_date
 
 
 def test_robots_sitemap_lines() -> None:

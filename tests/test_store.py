@@ -7,8 +7,8 @@ from sqlalchemy import Engine, text
 
 from etl import store
 from etl.config import parse_sources
-from etl.feeds import FeedEntry
-from etl.normalize import ArticleRecord, content_hash
+from etl.parse.feeds import FeedEntry
+from etl.parse.normalize import ArticleRecord, content_hash
 
 REGISTRY = """
 [[sources]]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import features, stories
+from etl import stories
+from etl.stories import features
 from flows.ingest import ingest
 
 PANAMA = {
@@ -112,10 +113,11 @@ def test_works_without_the_sentence_encoder(engine: Engine, demo_sources: str,
     """Without the crosslingual extra, stories still form from lexical evidence."""
     import os
 
-    from etl import db, store
+    from etl import store
     from etl.config import load_settings, load_sources
-    from etl.cycle import run_cycle
-    from etl.http import Fetcher
+    from etl.fetch.http import Fetcher
+    from etl.jobs.cycle import run_cycle
+    from etl.store import db
 
     monkeypatch.setattr(features, "_encoder", lambda: None)
     assert features.embed(["x"]) is None

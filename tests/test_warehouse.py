@@ -9,10 +9,11 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import db, store
+from etl import store
 from etl.config import load_settings, load_sources
-from etl.cycle import run_cycle
-from etl.http import Fetcher
+from etl.fetch.http import Fetcher
+from etl.jobs.cycle import run_cycle
+from etl.store import db
 from tests.warehouse_fixtures import admin_conninfo, reader_url, wait_for_horizon  # noqa: F401 (fixture)
 
 # The contract, as the issue lists it (plus the search column). Order matters: it is the

@@ -8,7 +8,13 @@ import re
 import psycopg
 from sqlalchemy import Engine
 
-from etl.warehouse import DOC_PATH, catalog, data_dictionary, documented_columns, documented_section
+from etl.warehouse import (
+    DOC_PATH,
+    catalog,
+    data_dictionary,
+    documented_columns,
+    documented_section,
+)
 from tests.warehouse_fixtures import admin_conninfo, reader_url  # noqa: F401 (fixture)
 
 REGENERATE = "run `python -m etl.warehouse docs --write` against a migrated database"

@@ -16,9 +16,14 @@ from collections import defaultdict
 import psycopg
 from sqlalchemy import Engine, text
 
-from etl import db
+from etl.store import db
 from etl.warehouse import pull_changes
-from tests.warehouse_fixtures import CATCH_UP_TIMEOUT, admin_conninfo, horizon_holders, reader_url  # noqa: F401
+from tests.warehouse_fixtures import (  # noqa: F401
+    CATCH_UP_TIMEOUT,
+    admin_conninfo,
+    horizon_holders,
+    reader_url,
+)
 
 
 def _xid(conn: psycopg.Connection) -> int:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from etl import db
+from etl.store import db
 
 
 def admin_conninfo(url: str) -> str:

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from etl import db, store
+from etl import store
 from etl.config import load_settings
+from etl.store import db
 
 app = typer.Typer(help="newsetl: news feeds → articles → PostgreSQL.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -97,7 +98,7 @@ def _span(secs: float | None) -> str:
 
 def feed_health(r: dict) -> str:
     """One feed's health as `newsetl status` prints it (rich markup); the why is in "last error"."""
-    from etl.schedule import is_stale
+    from etl.fetch.schedule import is_stale
 
     if not r["active"]:
         return f"[dim]inactive: {r['deactivated_reason']}[/dim]"
@@ -123,7 +124,7 @@ def reextract(
     source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source slug (repeatable).")] = None,
 ) -> None:
     """Re-run extraction from the raw WARC archive (no network) and update rows idempotently."""
-    from etl.reextract import reextract as run_reextract
+    from etl.jobs.reextract import reextract as run_reextract
 
     settings = load_settings()
     engine = db.get_engine(db.connect(settings))
@@ -210,9 +211,9 @@ def recluster(
                   f"{counts.near_duplicates} near-duplicate(s), {counts.citations} citation(s)")
 
 
-from etl import cli_ops  # noqa: E402  (operator commands: backfill, stack up|down|status)
+from etl.cli import ops  # noqa: E402  (operator commands: backfill, stack up|down|status)
 
-cli_ops.register(app)
+ops.register(app)
 
 
 if __name__ == "__main__":

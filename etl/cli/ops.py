@@ -13,12 +13,20 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from etl import backfill as bf
-from etl import db, stack, store
+from etl import store
+from etl.cli import stack
 from etl.config import load_settings
+from etl.jobs import backfill as bf
+from etl.store import db
 
 console = Console()
 stack_app = typer.Typer(help="The local stack: Prefect server, work pool, deployments, a worker.",

@@ -35,7 +35,7 @@ from warcio.warcwriter import WARCWriter
 
 from etl import __version__
 from etl.config import Settings
-from etl.http import FetchResult
+from etl.fetch.http import FetchResult
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from etl.config import Settings
-from etl.robots import ROBOTS_MAX_BYTES, RobotsCache
-from etl.schedule import DEFAULT_RATE_LIMIT_WAIT, retry_after, with_jitter
+from etl.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
+from etl.fetch.schedule import DEFAULT_RATE_LIMIT_WAIT, retry_after, with_jitter
 
 log = logging.getLogger(__name__)
 

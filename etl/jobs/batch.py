@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from etl import archive, store
+from etl import store
 from etl.config import Settings, load_settings
-from etl.extract import Extraction, with_feed_fallback
-from etl.extract_pool import ExtractionPool, PageJob, shared_pool
-from etl.feeds import FeedEntry
-from etl.http import Fetcher, FetchResult
-from etl.normalize import ArticleRecord, build_record
+from etl.fetch import archive
+from etl.fetch.http import Fetcher, FetchResult
+from etl.parse.extract import Extraction, with_feed_fallback
+from etl.parse.feeds import FeedEntry
+from etl.parse.normalize import ArticleRecord, build_record
+from etl.parse.pool import ExtractionPool, PageJob, shared_pool
 
 log = logging.getLogger(__name__)
 

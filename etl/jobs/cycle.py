@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from etl import pipeline, polling, stories, store
+from etl import store, stories
 from etl.config import Settings
-from etl.http import Fetcher
+from etl.fetch.http import Fetcher
+from etl.jobs import batch, polling
 
 
 @dataclass
 class CycleResult:
-    polls: list[pipeline.PollResult] = field(default_factory=list)
-    batches: list[pipeline.BatchResult] = field(default_factory=list)
+    polls: list[batch.PollResult] = field(default_factory=list)
+    batches: list[batch.BatchResult] = field(default_factory=list)
     stories: stories.AssignCounts = field(default_factory=stories.AssignCounts)
 
     @property
@@ -25,7 +26,7 @@ class CycleResult:
         return sum(b.inserted for b in self.batches)
 
     @property
-    def failed_polls(self) -> list[pipeline.PollResult]:
+    def failed_polls(self) -> list[batch.PollResult]:
         return [p for p in self.polls if p.outcome.failed]
 
 
@@ -36,8 +37,8 @@ def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: i
                                                 force=force))
     items = [item for p in result.polls for item in p.items]
     deferred: set[int] = set()
-    for batch in pipeline.make_batches(items, settings.batch_size):
-        out = pipeline.process_batch(engine, fetcher, settings, batch, only_new=True)
+    for chunk in batch.make_batches(items, settings.batch_size):
+        out = batch.process_batch(engine, fetcher, settings, chunk, only_new=True)
         deferred.update(out.deferred_feeds)
         result.batches.append(out)
         if out.new_ids:  # after each batch, in batch order, as the flow does

@@ -69,9 +69,9 @@ def recluster(engine: Engine, settings: Settings, days: int = 3) -> StepResult:
 
 
 def reextract_failures(engine: Engine, settings: Settings, days: int = 7) -> StepResult:
-    fn = optional_function("etl.reextract", "reextract")
+    fn = optional_function("etl.jobs.reextract", "reextract")
     if fn is None:
-        return StepResult("reextract", "skipped", "etl.reextract.reextract is not installed")
+        return StepResult("reextract", "skipped", "etl.jobs.reextract.reextract is not installed")
     since = datetime.now(UTC) - timedelta(days=days)
     out = call_with_supported(fn, engine, settings=settings, since=since, until=None, sources=(),
                               only_failed=True)

@@ -25,11 +25,18 @@ from sqlalchemy import Engine
 
 from etl import store
 from etl.config import Settings
-from etl.feeds import FeedParseError, parse_feed
-from etl.http import Fetcher
-from etl.pipeline import FEED_ACCEPT, PollResult, WorkItem, archive_responses
-from etl.schedule import bounds, cache_hint, entry_interval, feed_hint, next_poll_in, with_jitter
-from etl.urls import host_of
+from etl.fetch.http import Fetcher
+from etl.fetch.schedule import (
+    bounds,
+    cache_hint,
+    entry_interval,
+    feed_hint,
+    next_poll_in,
+    with_jitter,
+)
+from etl.fetch.urls import host_of
+from etl.jobs.batch import FEED_ACCEPT, PollResult, WorkItem, archive_responses
+from etl.parse.feeds import FeedParseError, parse_feed
 
 log = logging.getLogger(__name__)
 

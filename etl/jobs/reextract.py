@@ -19,12 +19,12 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from etl import store
-from etl.archive import read_response
 from etl.config import Settings
-from etl.extract import Extraction, with_feed_fallback
-from etl.extract_pool import ExtractionPool, PageJob, shared_pool
-from etl.feeds import FeedEntry
-from etl.normalize import build_record
+from etl.fetch.archive import read_response
+from etl.parse.extract import Extraction, with_feed_fallback
+from etl.parse.feeds import FeedEntry
+from etl.parse.normalize import build_record
+from etl.parse.pool import ExtractionPool, PageJob, shared_pool
 
 log = logging.getLogger(__name__)
 

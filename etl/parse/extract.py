@@ -22,7 +22,7 @@ import lxml.html
 import trafilatura
 from courlan import extract_domain
 
-from etl.feeds import FeedEntry
+from etl.parse.feeds import FeedEntry
 
 # A page whose main text is shorter than this is treated as a failed extraction: it is almost
 # always a teaser, a paywall stub or navigation text.

@@ -15,7 +15,7 @@ from typing import Any
 
 import feedparser
 
-from etl.urls import canonicalize
+from etl.fetch.urls import canonicalize
 
 
 class FeedParseError(ValueError):

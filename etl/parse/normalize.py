@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from dateutil import parser as dateparser
 
-from etl.extract import Extraction, html_to_text
-from etl.feeds import FeedEntry
-from etl.urls import canonicalize
+from etl.fetch.urls import canonicalize
+from etl.parse.extract import Extraction, html_to_text
+from etl.parse.feeds import FeedEntry
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")

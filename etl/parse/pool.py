@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pebble import ProcessExpired, ProcessPool
 
 from etl.config import Settings
-from etl.extract import Extraction, check_page, extract_page
+from etl.parse.extract import Extraction, check_page, extract_page
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class PageJob:
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # Imported (and warmed up) once in the fork server, so every (re)started worker starts warm.
-    ctx.set_forkserver_preload(["etl.extract_worker"])
+    ctx.set_forkserver_preload(["etl.parse.warmup"])
     return ctx
 
 

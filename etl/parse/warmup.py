@@ -2,7 +2,7 @@
 runs one tiny extraction, so that its lazy first-call set-up (~0.2 s) is paid once, before
 forking, and not by every new or recycled worker against its per-page timeout."""
 
-from etl.extract import extract_page
+from etl.parse.extract import extract_page
 
 _WARM_UP = ("<html lang='en'><head><title>Warm-up</title>"
             "<meta property='article:published_time' content='2026-01-01T10:00:00+00:00'></head>"

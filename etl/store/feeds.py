@@ -22,10 +22,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from etl.config import Source
-from etl.db import sql_dir
-from etl.feeds import FeedEntry
-from etl.http import HostBackoff
-from etl.normalize import ArticleRecord
+from etl.fetch.http import HostBackoff
+from etl.parse.feeds import FeedEntry
+from etl.parse.normalize import ArticleRecord
+from etl.store.db import sql_dir
 
 log = logging.getLogger(__name__)
 

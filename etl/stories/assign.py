@@ -48,10 +48,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
-from etl import attribution, dedup, features
+from etl.stories import attribution, dedup, features
 
 log = logging.getLogger(__name__)
 

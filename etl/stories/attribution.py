@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from etl.features import fold
+from etl.stories.features import fold
 
 # Agencies whose copy other outlets run; name as written → canonical name.
 AGENCIES: dict[str, str] = {

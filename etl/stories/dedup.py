@@ -28,7 +28,7 @@ from datasketch import MinHash
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from etl.features import shingles, words
+from etl.stories.features import shingles, words
 
 NUM_PERM = 128
 BANDS = 25

@@ -22,9 +22,15 @@ from sqlalchemy import Engine
 
 from etl import store
 from etl.config import Settings, Source, load_sources
-from etl.http import Fetcher
-from etl.sitemaps import MAX_SITEMAP_BYTES, SitemapError, parse_sitemap, robots_sitemaps, url_date
-from etl.urls import canonicalize
+from etl.fetch.http import Fetcher
+from etl.fetch.urls import canonicalize
+from etl.parse.sitemaps import (
+    MAX_SITEMAP_BYTES,
+    SitemapError,
+    parse_sitemap,
+    robots_sitemaps,
+    url_date,
+)
 
 log = logging.getLogger(__name__)
 
@@ -514,10 +520,10 @@ def reextract_function() -> Callable[..., Any]:
     """``etl.reextract.reextract(engine, settings, since=, until=, sources=)``, imported late:
     it belongs to the re-extraction stage, which this module must not require to load."""
     try:
-        from etl import reextract as module  # type: ignore[attr-defined]
+        from etl.jobs import reextract as module  # type: ignore[attr-defined]
     except ImportError as exc:
-        raise BackfillError("reextract mode needs etl.reextract.reextract, which is not installed") from exc
+        raise BackfillError("reextract mode needs etl.jobs.reextract.reextract, which is not installed") from exc
     fn = getattr(module, "reextract", None)
     if fn is None:
-        raise BackfillError("etl.reextract has no reextract() function")
+        raise BackfillError("etl.jobs.reextract has no reextract() function")
     return fn

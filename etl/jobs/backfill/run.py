@@ -3,7 +3,7 @@
 A backfill is *planned* (``etl.backfill_plan``: which URLs, in which window), then *run* here
 one window at a time. Each window ends with a checkpoint row (``backfill_windows``), so a killed
 backfill resumes at the window it was in and never redoes a finished one. Every load goes
-through the same stages as feed entries (``pipeline.process_batch`` → extract → normalize →
+through the same stages as feed entries (``batch.process_batch`` → extract → normalize →
 store upserts), with the source's politeness, and a URL already stored — by this backfill, the
 scheduled ingest or anyone — is skipped *before* it is fetched. Plain functions;
 ``flows/backfill.py`` and the ``newsetl backfill`` command drive them.
@@ -19,16 +19,32 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from etl import pipeline, store
-from etl.backfill_plan import (  # noqa: F401  (re-exported: the flow and the CLI use this module)
-    MODES, UNDATED, BackfillError, BackfillSpec, Candidate, Plan, SourceInfo, SourceMatcher, Window,
-    assign_windows, make_windows, plan_backfill, plan_reextract, plan_sitemaps, plan_urls, plan_warc,
-    reextract_function, resolve_sources,
-)
+from etl import store
 from etl.config import Settings
-from etl.feeds import FeedEntry
-from etl.http import Fetcher, FetchResult
-from etl.runreport import SourceCounts
+from etl.fetch.http import Fetcher, FetchResult
+from etl.jobs import batch
+from etl.jobs.backfill.plan import (  # noqa: F401  (re-exported: the flow and the CLI use this module)
+    MODES,
+    UNDATED,
+    BackfillError,
+    BackfillSpec,
+    Candidate,
+    Plan,
+    SourceInfo,
+    SourceMatcher,
+    Window,
+    assign_windows,
+    make_windows,
+    plan_backfill,
+    plan_reextract,
+    plan_sitemaps,
+    plan_urls,
+    plan_warc,
+    reextract_function,
+    resolve_sources,
+)
+from etl.jobs.runs import SourceCounts
+from etl.parse.feeds import FeedEntry
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +99,8 @@ def _entry(c: Candidate) -> FeedEntry:
                      published_at=c.published_at)
 
 
-def _work_item(c: Candidate, src: SourceInfo) -> pipeline.WorkItem:
-    return pipeline.WorkItem(feed_id=None, source_id=src.id, slug=src.slug, language=c.language,
+def _work_item(c: Candidate, src: SourceInfo) -> batch.WorkItem:
+    return batch.WorkItem(feed_id=None, source_id=src.id, slug=src.slug, language=c.language,
                              min_request_interval=src.min_request_interval, entry=_entry(c))
 
 
@@ -167,24 +183,24 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
     by_slug = {s.slug: s for s in sources}
     items = [_work_item(c, by_slug[c.slug]) for c in window.candidates]
     candidates = {c.canonical_url: c for c in window.candidates}
-    for batch in pipeline.make_batches(items, settings.batch_size):
-        slug = batch[0].slug
+    for chunk in batch.make_batches(items, settings.batch_size):
+        slug = chunk[0].slug
         counts = result.by_source.setdefault(slug, SourceCounts())
-        counts.items += len(batch)
+        counts.items += len(chunk)
         # Checked per batch, right before fetching: the scheduled ingest may have stored some
         # of these since the plan was made.
-        known = stored_urls(engine, [i.entry.canonical_url for i in batch])
-        todo = [i for i in batch if i.entry.canonical_url not in known]
-        counts.duplicates += len(batch) - len(todo)
+        known = stored_urls(engine, [i.entry.canonical_url for i in chunk])
+        todo = [i for i in chunk if i.entry.canonical_url not in known]
+        counts.duplicates += len(chunk) - len(todo)
         if todo:
             if spec.mode == "warc":
                 pages = [_read_warc_page(candidates[i.entry.canonical_url], settings.max_page_bytes) for i in todo]
-                records = pipeline.build_records(todo, pages)
+                records = batch.build_records(todo, pages)
                 out = store.upsert_articles(engine, records)
                 failed = sum(1 for r in records if r.extraction_status == "failed")
             else:
                 assert fetcher is not None
-                out = pipeline.process_batch(engine, fetcher, settings, todo)
+                out = batch.process_batch(engine, fetcher, settings, todo)
                 failed = out.failed
             result.fetched += len(todo)
             counts.new += out.inserted
@@ -194,7 +210,7 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
             counts.failed += failed
             _assign_stories(engine, getattr(out, "new_ids", None))
         if on_items:
-            on_items(len(batch))
+            on_items(len(chunk))
 
 
 def _assign_stories(engine: Engine, article_ids: list[int] | None) -> None:

@@ -1,0 +1,5 @@
+"""The ``newsetl`` command line."""
+
+from etl.cli.main import app
+
+__all__ = ["app"]

@@ -1,0 +1,39 @@
+"""Backfills: load a past date range from sitemaps, a URL list or WARC files. ``plan`` decides
+what to load in which window; ``run`` loads the windows with checkpoints."""
+
+from etl.jobs.backfill.plan import (
+    MODES,
+    UNDATED,
+    BackfillError,
+    BackfillSpec,
+    Candidate,
+    Plan,
+    SourceInfo,
+    SourceMatcher,
+    Window,
+    assign_windows,
+    make_windows,
+    plan_backfill,
+    plan_reextract,
+    plan_sitemaps,
+    plan_urls,
+    plan_warc,
+    resolve_sources,
+)
+from etl.jobs.backfill.run import (
+    BackfillResult,
+    Progress,
+    WindowResult,
+    _WindowLock,
+    done_units,
+    pending_windows,
+    run_backfill,
+    run_window,
+)
+
+__all__ = [
+    "MODES", "UNDATED", "BackfillError", "BackfillResult", "BackfillSpec", "Candidate", "Plan", "Progress",
+    "SourceInfo", "SourceMatcher", "Window", "WindowResult", "_WindowLock", "assign_windows", "done_units",
+    "make_windows", "pending_windows", "plan_backfill", "plan_reextract", "plan_sitemaps", "plan_urls",
+    "plan_warc", "resolve_sources", "run_backfill", "run_window",
+]

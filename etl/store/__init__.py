@@ -1,0 +1,45 @@
+"""Stage 3, store: PostgreSQL. The engine and embedded server, migrations, and every load and
+lookup the other stages need, each binding a statement of ``sql/queries``."""
+
+from etl.store.feeds import (
+    DEADLOCK_RETRIES,
+    EXACT_HASH_MIN_WORDS,
+    FeedRow,
+    LoadResult,
+    PollOutcome,
+    RunCounts,
+    Validators,
+    active_host_backoffs,
+    archived_articles,
+    article_count,
+    claim_pages,
+    commit_validators,
+    db_now,
+    due_feeds,
+    feed_status,
+    finish_run,
+    host_slot_reserver,
+    index_archive,
+    latest_articles,
+    lease_feeds,
+    new_entries,
+    query,
+    record_poll,
+    record_polls,
+    release_leases,
+    release_pages,
+    save_host_backoffs,
+    start_run,
+    stored_urls,
+    sync_sources,
+    upsert_articles,
+)
+
+__all__ = [
+    "DEADLOCK_RETRIES", "EXACT_HASH_MIN_WORDS", "FeedRow", "LoadResult", "PollOutcome", "RunCounts",
+    "Validators", "active_host_backoffs", "archived_articles", "article_count", "claim_pages",
+    "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run", "host_slot_reserver",
+    "index_archive", "latest_articles", "lease_feeds", "new_entries", "query", "record_poll",
+    "record_polls", "release_leases", "release_pages", "save_host_backoffs", "start_run", "stored_urls",
+    "sync_sources", "upsert_articles",
+]
