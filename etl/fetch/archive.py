@@ -22,7 +22,6 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -35,34 +34,12 @@ from warcio.warcwriter import WARCWriter
 
 from etl import __version__
 from etl.config import Settings
-from etl.fetch.http import FetchResult
+from etl.models import ArchivedResponse, ArchiveRef, FetchResult
 
 log = logging.getLogger(__name__)
 
 # Headers that describe the transfer, not the stored payload.
 _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
-
-
-@dataclass(frozen=True)
-class ArchiveRef:
-    """Where one response record lives: ``warc_file`` is relative to the archive directory."""
-
-    kind: str                 # 'page' or 'feed'
-    url: str                  # the URL the response came from (after redirects)
-    warc_file: str
-    offset: int               # of the response record's gzip member
-    length: int               # of that gzip member, in bytes
-    digest: str               # WARC-Payload-Digest (sha1, base32) of the body
-    http_status: int | None
-    fetched_at: datetime
-
-
-@dataclass(frozen=True)
-class ArchivedResponse:
-    url: str
-    status: int | None
-    headers: dict[str, str]
-    body: bytes
 
 
 class WarcArchive:

@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -23,10 +22,14 @@ import httpx
 from etl.config import Settings
 from etl.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 from etl.fetch.schedule import DEFAULT_RATE_LIMIT_WAIT, retry_after, with_jitter
+from etl.models import ErrorKind, FetchResult, HostBackoff
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+# What we ask for: feeds in any of their XML types, pages as HTML.
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 _DNS_ERRORS = ("Name or service not known", "getaddrinfo", "Temporary failure in name resolution",
                "No address associated with hostname", "nodename nor servname")
 
@@ -34,46 +37,9 @@ _DNS_ERRORS = ("Name or service not known", "getaddrinfo", "Temporary failure in
 class FetchError(Exception):
     """A fetch that produced no usable response; ``kind`` is stored with the error."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-@dataclass
-class FetchResult:
-    url: str                      # what was asked for
-    final_url: str                # after redirects
-    status: int | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes = b""
-    elapsed_ms: int = 0
-    redirects: list[tuple[int, str]] = field(default_factory=list)  # (status, location) per hop
-    error_kind: str | None = None  # 'timeout', 'connect', 'dns', 'reset', 'truncated', 'too_large',
-    #                                'blocked', 'robots', 'host_backoff', 'redirect', 'http', ...
-    error: str | None = None
-    backoff_until: datetime | None = None  # set when this response parked its host (429/503)
-
-    @property
-    def permanent_url(self) -> str | None:
-        """Where the resource now lives when it answered after permanent redirects (301/308)
-        only from the start; a temporary hop (302/303/307) anywhere keeps the old URL."""
-        moved = None
-        for status, location in self.redirects:
-            if status not in (301, 308):
-                return None
-            moved = location
-        return moved
-
-    @property
-    def ok(self) -> bool:
-        return self.error_kind is None and self.status is not None and 200 <= self.status < 300
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-    def describe_error(self) -> str:
-        return f"{self.error_kind}: {self.error}" if self.error_kind else ""
 
 
 def _is_public(addr: str) -> bool:
@@ -88,32 +54,22 @@ def check_url_allowed(url: str, allow_private: bool) -> None:
     to any non-public address (loopback, private, link-local such as 169.254.169.254, ...)."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"}:
-        raise FetchError("blocked", f"scheme {parts.scheme or '(none)'!r} is not allowed: {url}")
+        raise FetchError(ErrorKind.BLOCKED, f"scheme {parts.scheme or '(none)'!r} is not allowed: {url}")
     host = parts.hostname
     if not host:
-        raise FetchError("blocked", f"URL has no host: {url}")
+        raise FetchError(ErrorKind.BLOCKED, f"URL has no host: {url}")
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
                                    proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise FetchError("dns", f"cannot resolve {host}: {exc}") from exc
+        raise FetchError(ErrorKind.DNS, f"cannot resolve {host}: {exc}") from exc
     for info in infos:
         addr = info[4][0]
         if not _is_public(addr):
-            raise FetchError("blocked", f"{host} resolves to non-public address {addr} "
+            raise FetchError(ErrorKind.BLOCKED, f"{host} resolves to non-public address {addr} "
                              "(set NEWSETL_ALLOW_PRIVATE_NETWORKS=1 to allow)")
-
-
-@dataclass(frozen=True)
-class HostBackoff:
-    """A host asked us to stay away (429/503 + Retry-After) until ``until`` (UTC)."""
-
-    host: str
-    until: datetime
-    http_status: int | None
-    reason: str
 
 
 class HostGate:
@@ -266,13 +222,13 @@ class Fetcher:
                 host = (urlsplit(current).hostname or "").lower()
                 parked = self.backoff_for(host)
                 if parked is not None:
-                    raise FetchError("host_backoff", f"{host} asked us to wait until "
+                    raise FetchError(ErrorKind.HOST_BACKOFF, f"{host} asked us to wait until "
                                      f"{parked.until:%Y-%m-%d %H:%M:%S}Z ({parked.reason})")
                 interval = min_interval
                 if respect_robots:
                     ok, why = self.robots.allowed(current, min_interval)
                     if not ok:
-                        raise FetchError("robots", why)
+                        raise FetchError(ErrorKind.ROBOTS, why)
                     interval = max(interval, self.robots.crawl_delay(current, min_interval) or 0.0)
                 status, resp_headers, body = self._get_once(current, headers, max_bytes, deadline, interval)
                 result.status, result.headers, result.final_url = status, resp_headers, current
@@ -283,20 +239,20 @@ class Fetcher:
                     nxt = urljoin(current, resp_headers["location"])
                     result.redirects.append((status, nxt))
                     if nxt in seen:
-                        raise FetchError("redirect", f"redirect loop at {nxt}")
+                        raise FetchError(ErrorKind.REDIRECT, f"redirect loop at {nxt}")
                     seen.add(nxt)
                     current = nxt
                     continue
                 result.content = body
                 if not (200 <= status < 300 or status == 304):
-                    result.error_kind, result.error = "http", f"HTTP {status}"
+                    result.error_kind, result.error = ErrorKind.HTTP, f"HTTP {status}"
                     if result.backoff_until is not None:
                         result.error += (f" ({host} parked until {result.backoff_until:%Y-%m-%d %H:%M:%S}Z"
                                          + (f", Retry-After: {resp_headers['retry-after']}" if "retry-after" in resp_headers else "")
                                          + ")")
                 break
             else:
-                raise FetchError("redirect", f"more than {MAX_REDIRECTS} redirects")
+                raise FetchError(ErrorKind.REDIRECT, f"more than {MAX_REDIRECTS} redirects")
         except FetchError as exc:
             result.error_kind, result.error = exc.kind, str(exc)
         finally:
@@ -331,7 +287,7 @@ class Fetcher:
             with self.client.stream("GET", url, headers=headers) as resp:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchError("too_large", f"Content-Length {declared} exceeds cap of {max_bytes} bytes")
+                    raise FetchError(ErrorKind.TOO_LARGE, f"Content-Length {declared} exceeds cap of {max_bytes} bytes")
                 chunks: list[bytes] = []
                 size = 0
                 # iter_bytes decodes gzip/deflate/br, so the cap applies to the inflated size:
@@ -339,16 +295,16 @@ class Fetcher:
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
-                        raise FetchError("too_large", f"body exceeds cap of {max_bytes} bytes")
+                        raise FetchError(ErrorKind.TOO_LARGE, f"body exceeds cap of {max_bytes} bytes")
                     if time.monotonic() > deadline:
-                        raise FetchError("timeout", f"total time over {self.settings.total_timeout:.0f}s")
+                        raise FetchError(ErrorKind.TIMEOUT, f"total time over {self.settings.total_timeout:.0f}s")
                     chunks.append(chunk)
                 return resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, b"".join(chunks)
         except httpx.TimeoutException as exc:
             # The kind stays 'timeout'; the message says which phase (connect/read/write/pool).
             phase = {"ConnectTimeout": "connect timeout", "ReadTimeout": "read timeout",
                      "WriteTimeout": "write timeout", "PoolTimeout": "pool timeout"}.get(type(exc).__name__, "timeout")
-            raise FetchError("timeout", f"{phase}: {exc or 'timed out'}") from exc
+            raise FetchError(ErrorKind.TIMEOUT, f"{phase}: {exc or 'timed out'}") from exc
         except httpx.ConnectError as exc:
             msg = str(exc)
             kind = "dns" if any(s in msg for s in _DNS_ERRORS) else "connect"
@@ -359,8 +315,8 @@ class Fetcher:
             kind = "truncated" if "incomplete" in msg.lower() or "complete message body" in msg else "reset"
             raise FetchError(kind, f"{type(exc).__name__}: {msg}") from exc
         except httpx.ReadError as exc:
-            raise FetchError("reset", f"{type(exc).__name__}: {exc}") from exc
+            raise FetchError(ErrorKind.RESET, f"{type(exc).__name__}: {exc}") from exc
         except httpx.DecodingError as exc:
-            raise FetchError("decoding", str(exc)) from exc
+            raise FetchError(ErrorKind.DECODING, str(exc)) from exc
         except httpx.HTTPError as exc:
-            raise FetchError("protocol", f"{type(exc).__name__}: {exc}") from exc
+            raise FetchError(ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}") from exc

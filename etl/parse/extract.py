@@ -15,14 +15,13 @@ the feed entry. :func:`extract_article` is both in one call.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import lxml.html
 import trafilatura
 from courlan import extract_domain
 
-from etl.parse.feeds import FeedEntry
+from etl.models import Extraction, ExtractionStatus, FeedEntry
 
 # A page whose main text is shorter than this is treated as a failed extraction: it is almost
 # always a teaser, a paywall stub or navigation text.
@@ -44,24 +43,6 @@ DATE_PARAMS: dict[str, Any] = {
 FAVOR_PRECISION = True
 
 _TITLE_SUFFIX = re.compile(r"\s+[|\-–—:•·]\s+[^|\-–—:•·]{2,60}$")
-
-
-@dataclass
-class Extraction:
-    status: str                       # 'ok', 'recall', 'feed_content', 'feed_summary', 'failed'
-    text: str | None = None
-    error: str | None = None          # why a fallback was needed or why it failed
-    title: str | None = None
-    description: str | None = None
-    authors: list[str] = field(default_factory=list)
-    sitename: str | None = None
-    categories: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    image_url: str | None = None
-    date: str | None = None           # as trafilatura found it (ISO date or datetime)
-    modified: str | None = None       # dateModified / article:modified_time as the page states it
-    language: str | None = None       # from <html lang> when the page states it
-    page_canonical_url: str | None = None
 
 
 def strip_title_suffix(title: str | None, sitename: str | None = None) -> str | None:
@@ -180,7 +161,7 @@ def _run(html: bytes | str, url: str | None, favor_recall: bool) -> dict[str, An
     return data
 
 
-def _from_trafilatura(data: dict[str, Any], status: str, url: str | None = None) -> Extraction:
+def _from_trafilatura(data: dict[str, Any], status: ExtractionStatus, url: str | None = None) -> Extraction:
     sitename = data.get("sitename")
     canonical = data.get("url")
     return Extraction(
@@ -208,10 +189,10 @@ def extract_page(html: bytes | str | None, url: str | None, max_bytes: int | Non
     """
     refused = check_page(html, max_bytes)
     if refused:
-        return Extraction(status="failed", error=refused)
+        return Extraction(status=ExtractionStatus.FAILED, error=refused)
     reasons: list[str] = []
     best: dict[str, Any] | None = None
-    for favor_recall, status in ((False, "ok"), (True, "recall")):
+    for favor_recall, status in ((False, ExtractionStatus.OK), (True, ExtractionStatus.RECALL)):
         label = f"trafilatura{' (recall)' if favor_recall else ''}"
         try:
             data = _run(html, url, favor_recall)  # type: ignore[arg-type]
@@ -228,7 +209,7 @@ def extract_page(html: bytes | str | None, url: str | None, max_bytes: int | Non
             result.error = "; ".join(reasons) or None
             return result
         reasons.append(f"{label} text too short ({len(text)} chars)")
-    meta = _from_trafilatura(best, "failed", url) if best else Extraction(status="failed")
+    meta = _from_trafilatura(best, ExtractionStatus.FAILED, url) if best else Extraction(status=ExtractionStatus.FAILED)
     meta.error = "; ".join(reasons) or "no text"
     return meta
 
@@ -237,7 +218,7 @@ def with_feed_fallback(page: Extraction | None, entry: FeedEntry | None,
                        fetch_error: str | None = None) -> Extraction:
     """The cheap half: keeps a good page result, else falls back to the feed's content:encoded,
     then its summary, keeping the page's metadata and saying why. Never raises."""
-    if page is not None and page.status in ("ok", "recall"):
+    if page is not None and page.status in (ExtractionStatus.OK, ExtractionStatus.RECALL):
         if fetch_error:
             page.error = "; ".join(filter(None, [f"fetch failed: {fetch_error}", page.error]))
         return page
@@ -246,15 +227,15 @@ def with_feed_fallback(page: Extraction | None, entry: FeedEntry | None,
         reasons.append(f"fetch failed: {fetch_error}")
     if page is not None and page.error and not (fetch_error and page.error == "empty page"):
         reasons.append(page.error)
-    meta = page if page is not None else Extraction(status="failed")
-    for source, status in ((entry and entry.content_html, "feed_content"), (entry and entry.summary, "feed_summary")):
+    meta = page if page is not None else Extraction(status=ExtractionStatus.FAILED)
+    for source, status in ((entry and entry.content_html, ExtractionStatus.FEED_CONTENT), (entry and entry.summary, ExtractionStatus.FEED_SUMMARY)):
         if source:
             text = html_to_text(source).strip()
             if text:
                 meta.status, meta.text = status, text
                 meta.error = "; ".join(reasons) or None
                 return meta
-    meta.status = "failed"
+    meta.status = ExtractionStatus.FAILED
     meta.error = "; ".join(reasons) or "no text"
     return meta
 

@@ -9,45 +9,17 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from etl.fetch.urls import canonicalize
+from etl.models import FeedEntry, ParsedFeed
 
 
 class FeedParseError(ValueError):
     """The body is not a feed we can read (not XML, empty, or no entries and a parser error)."""
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    entry_key: str                 # identity within its feed: guid, else link
-    link: str
-    canonical_url: str
-    guid: str | None = None
-    title: str | None = None
-    summary: str | None = None     # the feed's description (HTML allowed)
-    content_html: str | None = None  # content:encoded / Atom content, when the feed carries the body
-    published_at: datetime | None = None
-    updated_at: datetime | None = None
-    authors: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    image_url: str | None = None
-
-
-@dataclass
-class ParsedFeed:
-    title: str | None
-    language: str | None
-    entries: list[FeedEntry] = field(default_factory=list)
-    ttl_minutes: int | None = None            # RSS <ttl>
-    update_period: str | None = None          # sy:updatePeriod
-    update_frequency: int | None = None       # sy:updateFrequency
-    warning: str | None = None                # feedparser's bozo message for a feed that still parsed
-    entries_total: int = 0                    # before the per-poll cap
 
 
 def _to_utc(struct: Any) -> datetime | None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dateutil import parser as dateparser
 
 from etl.fetch.urls import canonicalize
-from etl.parse.extract import Extraction, html_to_text
-from etl.parse.feeds import FeedEntry
+from etl.models import ArticleRecord, Extraction, FeedEntry
+from etl.parse.extract import html_to_text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -93,37 +92,6 @@ def detect_language(text: str | None) -> str | None:
 
     lang, _score = py3langid.classify(text[:5000])
     return lang
-
-
-@dataclass
-class ArticleRecord:
-    """One row of ``articles`` plus the feed reference that brought it."""
-
-    source_id: int
-    feed_id: int | None
-    entry_key: str
-    url: str
-    canonical_url: str
-    final_url: str | None
-    guid: str | None
-    title: str | None
-    description: str | None
-    body: str | None
-    language: str | None
-    authors: list[str]
-    published_at: datetime | None
-    updated_at: datetime | None
-    fetched_at: datetime | None
-    content_hash: str | None
-    http_status: int | None
-    extraction_status: str
-    extraction_error: str | None
-    sitename: str | None = None
-    categories: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    image_url: str | None = None
-    word_count: int | None = None
-    page_canonical_url: str | None = None
 
 
 def build_record(

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pebble import ProcessExpired, ProcessPool
 
 from etl.config import Settings
-from etl.parse.extract import Extraction, check_page, extract_page
+from etl.models import Extraction, ExtractionStatus
+from etl.parse.extract import check_page, extract_page
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class ExtractionPool:
                 continue
             refused = check_page(job.html, self.max_bytes)
             if refused:
-                results[i] = Extraction(status="failed", error=refused)
+                results[i] = Extraction(status=ExtractionStatus.FAILED, error=refused)
                 continue
             pending.append(i)
         if pending:
@@ -106,14 +107,14 @@ class ExtractionPool:
             return fut.result()  # type: ignore[attr-defined]
         except FutureTimeout:
             log.warning("extraction of %s timed out after %.1fs; worker killed", url, self.timeout)
-            return Extraction(status="failed",
+            return Extraction(status=ExtractionStatus.FAILED,
                               error=f"extraction timed out after {self.timeout:g}s (worker killed)")
         except ProcessExpired as exc:
             log.warning("extraction worker died on %s: %s", url, exc)
-            return Extraction(status="failed", error=f"extraction worker died (exit code {exc.exitcode})")
+            return Extraction(status=ExtractionStatus.FAILED, error=f"extraction worker died (exit code {exc.exitcode})")
         except Exception as exc:  # a page must never take the batch down
             log.warning("extraction of %s raised %s", url, exc)
-            return Extraction(status="failed", error=f"extraction raised {type(exc).__name__}: {exc}"[:300])
+            return Extraction(status=ExtractionStatus.FAILED, error=f"extraction raised {type(exc).__name__}: {exc}"[:300])
 
     def close(self) -> None:
         """Stops the workers (waiting for running tasks); the next use starts a new pool."""
