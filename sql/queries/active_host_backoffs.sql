@@ -1,0 +1,3 @@
+SELECT host, until, http_status, reason
+  FROM host_backoff
+ WHERE until > now();

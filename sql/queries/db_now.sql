@@ -1,0 +1,2 @@
+-- The database clock: every worker compares times against this one.
+SELECT now();

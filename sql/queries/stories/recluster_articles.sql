@@ -1,0 +1,2 @@
+-- recluster: the articles of the window.
+SELECT id FROM articles WHERE COALESCE(published_at, first_seen_at) >= :since;

@@ -1,0 +1,2 @@
+-- recluster: stories that keep older members (their profiles are rebuilt).
+SELECT id FROM stories WHERE id = ANY(:ids);
