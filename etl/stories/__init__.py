@@ -1,17 +1,10 @@
-"""Stage 4, stories (after load): near-duplicates, attribution cues and cross-outlet,
-cross-language story clustering."""
+"""Stage 4, stories (after load): near-duplicates (``dedup``), attribution cues
+(``attribution``), article features and the sentence encoder (``features``), the similarity of
+an article to a story (``scoring``) and the assignment itself (``assign``).
 
-from etl.stories.assign import (
-    AssignCounts,
-    Item,
-    Profile,
-    StoryConfig,
-    assign,
-    assign_pending,
-    recluster,
-    record_run_counts,
-    score,
-)
+Callers say ``stories.assign(engine, ids, settings.stories)``.
+"""
 
-__all__ = ["AssignCounts", "Item", "Profile", "StoryConfig", "assign", "assign_pending", "recluster",
-           "record_run_counts", "score"]
+from etl.stories.assign import assign, assign_pending, recluster
+
+__all__ = ["assign", "assign_pending", "recluster"]

@@ -25,9 +25,9 @@ from datetime import datetime
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from etl.store.queries import query
 from etl.stories.features import shingles, words
 
 NUM_PERM = 128
@@ -94,23 +94,12 @@ def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
     """The earliest stored original this body is a near-copy of, if any."""
     if not bands:
         return None
-    rows = conn.execute(text("""
-        SELECT l.article_id, count(*) AS hits
-          FROM article_lsh l
-          JOIN unnest(CAST(:bands AS smallint[]), CAST(:hashes AS bigint[])) AS q(band, hash)
-            ON l.band = q.band AND l.hash = q.hash
-         WHERE l.article_id <> :id
-         GROUP BY l.article_id
-         ORDER BY hits DESC, l.article_id
-         LIMIT :limit"""), {"bands": [b for b, _ in bands], "hashes": [h for _, h in bands],
-                            "id": article_id, "limit": MAX_CANDIDATES}).all()
+    rows = conn.execute(query("stories/band_hits"), {
+        "bands": [b for b, _ in bands], "hashes": [h for _, h in bands], "id": article_id,
+        "limit": MAX_CANDIDATES}).all()
     if not rows:
         return None
-    cands = conn.execute(text("""
-        SELECT a.id, a.body, COALESCE(a.duplicate_of, a.id) AS root,
-               COALESCE(r.published_at, r.first_seen_at) AS root_time
-          FROM articles a JOIN articles r ON r.id = COALESCE(a.duplicate_of, a.id)
-         WHERE a.id = ANY(:ids)"""), {"ids": [r.article_id for r in rows]}).all()
+    cands = conn.execute(query("stories/near_duplicate_candidates"), {"ids": [r.article_id for r in rows]}).all()
     mine = shingles(body, SHINGLE)
     best: tuple[datetime, int, NearDuplicate] | None = None
     for c in cands:
@@ -126,21 +115,15 @@ def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
 def store_bands(conn: Connection, article_id: int, bands: Sequence[tuple[int, int]]) -> None:
     if not bands:
         return
-    conn.execute(text("""
-        INSERT INTO article_lsh (article_id, band, hash)
-        SELECT :id, b, h FROM unnest(CAST(:bands AS smallint[]), CAST(:hashes AS bigint[])) AS q(b, h)
-        ON CONFLICT (article_id, band) DO UPDATE SET hash = excluded.hash"""),
-        {"id": article_id, "bands": [b for b, _ in bands], "hashes": [h for _, h in bands]})
+    conn.execute(query("stories/save_bands"), {
+        "id": article_id, "bands": [b for b, _ in bands], "hashes": [h for _, h in bands]})
 
 
 def make_original(conn: Connection, article_id: int, old_original_id: int) -> None:
     """A copy that arrives after its original but was published before it becomes the
     original of the family: every member, the old original included, points at it."""
-    conn.execute(text("""
-        UPDATE articles SET duplicate_of = :id
-         WHERE (id = :old OR duplicate_of = :old) AND id <> :id"""), {"id": article_id, "old": old_original_id})
+    conn.execute(query("stories/make_original"), {"id": article_id, "old": old_original_id})
 
 
 def mark_duplicate(conn: Connection, article_id: int, original_id: int) -> None:
-    conn.execute(text("UPDATE articles SET duplicate_of = :orig WHERE id = :id AND duplicate_of IS DISTINCT FROM :orig"),
-                 {"id": article_id, "orig": original_id})
+    conn.execute(query("stories/mark_duplicate"), {"id": article_id, "orig": original_id})
