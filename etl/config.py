@@ -1,13 +1,15 @@
 """Settings from the environment and the sources registry (``deploy/sources.toml``).
 
 Every tunable lives here so that a deployment changes behaviour through environment variables
-or the sources file, never through code.
+or the sources file, never through code. This is the only module that reads the environment:
+the flows and commands call :func:`load_settings` once and pass the result down.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,28 +18,107 @@ from etl import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = REPO_ROOT / "deploy" / "sources.toml"
+# The flows' thread pools are sized once, at import; NEWSETL_TASK_WORKERS picks how many of
+# these threads a run keeps busy.
+MAX_TASK_WORKERS = 32
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
+class SettingsError(ValueError):
+    """A ``NEWSETL_*`` variable holds a value newsetl cannot use; the message names it, so a
+    typo in a deployment fails at start-up with the variable to fix, not deep inside a run."""
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
-def _env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+class _Env:
+    """Reads ``NEWSETL_*`` variables; every bad value raises :class:`SettingsError` naming it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return value if value not in (None, "") else None
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r}: expected a number") from None
+        if not value >= minimum:  # also refuses nan
+            raise SettingsError(f"{name}={raw!r}: must be ≥ {minimum:g}")
+        return value
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"≥ {minimum}"
+            raise SettingsError(f"{name}={raw!r}: must be {bound}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        if raw.strip().lower() in _TRUE:
+            return True
+        if raw.strip().lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name}={raw!r}: expected 1/0, true/false, yes/no or on/off")
+
+    def path(self, name: str) -> Path | None:
+        raw = self.raw(name)
+        return Path(raw).expanduser() if raw else None
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Story clustering: the window an article is compared in, the bar to join a story, and
+    the weights tuned on the ECB+ dev set (see docs/benchmarks.md)."""
+
+    window_hours: float = 72.0
+    threshold: float = 0.40
+    cites_threshold: float = 0.22           # with an attribution cue to a member outlet
+    # same-language weights: entities, terms, numbers, embedding (sum 1)
+    weights: tuple[float, float, float, float] = (0.3, 0.3, 0.1, 0.3)
+    # across languages (no shared words): entities, numbers, embedding
+    cross_weights: tuple[float, float, float] = (0.4, 0.1, 0.5)
+    time_penalty: float = 0.05              # subtracted at a full window's distance
+    min_entity: float = 0.0                 # entity cosine below this vetoes a join
+    # without the encoder, lexical scores (renormalized to weights summing to 1) are scaled so
+    # that this, their own tuned threshold, lands on `threshold`
+    lexical_threshold: float = 0.30
+    feature_chars: int = 1500               # title + lead text for terms/entities/numbers
+    lead_chars: int = 300                   # title + lead text for the embedding
+    use_embedding: bool = True
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What the daily maintenance prunes. Articles are never pruned; logs about them are."""
+
+    poll_days: int = 90    # feed_polls rows (the per-poll log; feeds keep their current state)
+    run_days: int = 365    # finished ingestion_runs rows no poll refers to any more
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings; read once per process with :func:`load_settings`."""
+    """Every runtime setting, read once per process by :func:`load_settings` and passed down;
+    no other module reads the environment."""
 
     home: Path
     database_url: str | None
@@ -51,14 +132,14 @@ class Settings:
     max_page_bytes: int = 5 * 1024 * 1024
     max_entries_per_poll: int = 500
     batch_size: int = 100
-    task_workers: int = 4
+    task_workers: int = 4              # Prefect tasks (feed chunks, batches) running at once
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
     poll_chunk_size: int = 100        # feeds one worker leases (and one task polls) at a time
     feed_lease_seconds: float = 900.0  # a crashed worker's feeds are free again after this
     page_claim_seconds: float = 300.0  # a crashed run's claimed pages are free again after this
-    # Extraction (issue 4): worker processes, a per-page kill timeout, recycling, a size cap
-    # checked before parsing; the raw WARC archive and its rotation size.
+    # Extraction: worker processes, a per-page kill timeout, recycling, a size cap checked
+    # before parsing; the raw WARC archive and its rotation size.
     extract_workers: int = 2
     extract_timeout: float = 20.0
     extract_max_tasks: int = 1000
@@ -66,6 +147,8 @@ class Settings:
     archive_dir: Path | None = None          # None → <home>/archive
     archive_max_bytes: int = 1024 * 1024 * 1024
     archive_enabled: bool = True
+    stories: StoryConfig = StoryConfig()
+    retention: Retention = Retention()
 
     @property
     def pgdata(self) -> Path:
@@ -85,40 +168,47 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "newsetl"
 
 
-def load_settings(sources_file: str | Path | None = None) -> Settings:
-    """Builds settings from ``NEWSETL_*`` variables; an explicit sources file wins over the env."""
-    home = Path(os.environ.get("NEWSETL_HOME") or default_home())
-    contact = os.environ.get("NEWSETL_CONTACT_URL", "https://github.com/newsetl/newsetl")
-    user_agent = os.environ.get(
-        "NEWSETL_USER_AGENT", f"newsetl/{__version__} (+{contact}; news archiving bot)"
-    )
-    sources = sources_file or os.environ.get("NEWSETL_SOURCES") or DEFAULT_SOURCES
+def load_settings(sources_file: str | Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Builds settings from ``NEWSETL_*`` variables (``environ``, default ``os.environ``); an
+    explicit sources file wins over the environment. Raises :class:`SettingsError`."""
+    env = _Env(os.environ if environ is None else environ)
+    contact = env.text("NEWSETL_CONTACT_URL", "https://github.com/newsetl/newsetl")
     return Settings(
-        home=home.expanduser(),
-        database_url=os.environ.get("NEWSETL_DATABASE_URL") or None,
-        sources_file=Path(sources).expanduser(),
-        allow_private_networks=_env_bool("NEWSETL_ALLOW_PRIVATE_NETWORKS"),
-        user_agent=user_agent,
-        connect_timeout=_env_float("NEWSETL_CONNECT_TIMEOUT", 10.0),
-        read_timeout=_env_float("NEWSETL_READ_TIMEOUT", 20.0),
-        total_timeout=_env_float("NEWSETL_TOTAL_TIMEOUT", 60.0),
-        max_feed_bytes=_env_int("NEWSETL_MAX_FEED_BYTES", 10 * 1024 * 1024),
-        max_page_bytes=_env_int("NEWSETL_MAX_PAGE_BYTES", 5 * 1024 * 1024),
-        max_entries_per_poll=_env_int("NEWSETL_MAX_ENTRIES_PER_POLL", 500),
-        batch_size=_env_int("NEWSETL_BATCH_SIZE", 100),
-        task_workers=_env_int("NEWSETL_TASK_WORKERS", 4),
-        fetch_concurrency=_env_int("NEWSETL_FETCH_CONCURRENCY", 8),
-        per_host_concurrency=_env_int("NEWSETL_PER_HOST_CONCURRENCY", 2),
-        poll_chunk_size=_env_int("NEWSETL_POLL_CHUNK_SIZE", 100),
-        feed_lease_seconds=_env_float("NEWSETL_FEED_LEASE_SECONDS", 900.0),
-        page_claim_seconds=_env_float("NEWSETL_PAGE_CLAIM_SECONDS", 300.0),
-        extract_workers=_env_int("NEWSETL_EXTRACT_WORKERS", 2),
-        extract_timeout=_env_float("NEWSETL_EXTRACT_TIMEOUT", 20.0),
-        extract_max_tasks=_env_int("NEWSETL_EXTRACT_MAX_TASKS", 1000),
-        max_extract_bytes=_env_int("NEWSETL_MAX_EXTRACT_BYTES", 3 * 1024 * 1024),
-        archive_dir=Path(os.environ["NEWSETL_ARCHIVE_DIR"]).expanduser() if os.environ.get("NEWSETL_ARCHIVE_DIR") else None,
-        archive_max_bytes=_env_int("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024),
-        archive_enabled=_env_bool("NEWSETL_ARCHIVE", True),
+        home=env.path("NEWSETL_HOME") or default_home(),
+        database_url=env.raw("NEWSETL_DATABASE_URL"),
+        sources_file=Path(sources_file).expanduser() if sources_file else env.path("NEWSETL_SOURCES") or DEFAULT_SOURCES,
+        allow_private_networks=env.flag("NEWSETL_ALLOW_PRIVATE_NETWORKS", False),
+        user_agent=env.text("NEWSETL_USER_AGENT", f"newsetl/{__version__} (+{contact}; news archiving bot)"),
+        connect_timeout=env.number("NEWSETL_CONNECT_TIMEOUT", 10.0, minimum=0.001),
+        read_timeout=env.number("NEWSETL_READ_TIMEOUT", 20.0, minimum=0.001),
+        total_timeout=env.number("NEWSETL_TOTAL_TIMEOUT", 60.0, minimum=0.001),
+        max_feed_bytes=env.integer("NEWSETL_MAX_FEED_BYTES", 10 * 1024 * 1024, minimum=1),
+        max_page_bytes=env.integer("NEWSETL_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1),
+        max_entries_per_poll=env.integer("NEWSETL_MAX_ENTRIES_PER_POLL", 500, minimum=1),
+        batch_size=env.integer("NEWSETL_BATCH_SIZE", 100, minimum=1),
+        task_workers=env.integer("NEWSETL_TASK_WORKERS", 4, minimum=1, maximum=MAX_TASK_WORKERS),
+        fetch_concurrency=env.integer("NEWSETL_FETCH_CONCURRENCY", 8, minimum=1),
+        per_host_concurrency=env.integer("NEWSETL_PER_HOST_CONCURRENCY", 2, minimum=1),
+        poll_chunk_size=env.integer("NEWSETL_POLL_CHUNK_SIZE", 100, minimum=1),
+        feed_lease_seconds=env.number("NEWSETL_FEED_LEASE_SECONDS", 900.0, minimum=1),
+        page_claim_seconds=env.number("NEWSETL_PAGE_CLAIM_SECONDS", 300.0),
+        extract_workers=env.integer("NEWSETL_EXTRACT_WORKERS", 2, minimum=1),
+        extract_timeout=env.number("NEWSETL_EXTRACT_TIMEOUT", 20.0, minimum=0.001),
+        extract_max_tasks=env.integer("NEWSETL_EXTRACT_MAX_TASKS", 1000, minimum=1),
+        max_extract_bytes=env.integer("NEWSETL_MAX_EXTRACT_BYTES", 3 * 1024 * 1024, minimum=1),
+        archive_dir=env.path("NEWSETL_ARCHIVE_DIR"),
+        archive_max_bytes=env.integer("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024, minimum=1),
+        archive_enabled=env.flag("NEWSETL_ARCHIVE", True),
+        stories=StoryConfig(
+            window_hours=env.number("NEWSETL_STORY_WINDOW_HOURS", 72.0, minimum=0.001),
+            threshold=env.number("NEWSETL_STORY_THRESHOLD", 0.40),
+            use_embedding=env.flag("NEWSETL_STORY_EMBEDDING", True),
+        ),
+        retention=Retention(
+            poll_days=env.integer("NEWSETL_RETENTION_DAYS", 90),
+            run_days=env.integer("NEWSETL_RUN_RETENTION_DAYS", 365),
+        ),
     )
 
 
@@ -205,16 +295,3 @@ def load_sources(path: str | Path) -> list[Source]:
     except OSError as exc:
         raise SourcesError(f"cannot read sources file {path}: {exc}") from exc
     return parse_sources(text, origin=str(path))
-
-
-@dataclass(frozen=True)
-class Retention:
-    """What the daily maintenance prunes. Articles are never pruned; logs about them are."""
-
-    poll_days: int = 90    # feed_polls rows (the per-poll log; feeds keep their current state)
-    run_days: int = 365    # finished ingestion_runs rows no poll refers to any more
-
-
-def load_retention() -> Retention:
-    return Retention(poll_days=_env_int("NEWSETL_RETENTION_DAYS", 90),
-                     run_days=_env_int("NEWSETL_RUN_RETENTION_DAYS", 365))
