@@ -18,6 +18,7 @@ from prefect.artifacts import (
 )
 from sqlalchemy import Engine
 
+from etl import store
 from etl.jobs import runs
 
 
@@ -32,7 +33,7 @@ def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[st
         description += "\n\n" + note
     try:
         artifact_id = create_table_artifact(table=rows, key=key, description=description)
-        runs.link_artifact(engine, run_id, key, artifact_id)
+        store.link_artifact(engine, run_id, key, artifact_id)
         return key
     except Exception as exc:  # the run's data is committed; the report is a convenience
         get_run_logger().warning("could not publish the run artifact %s: %s", key, exc)

@@ -1,43 +1,57 @@
 """The ``backfill`` flow: plan a past date range, then load it one window per task.
 
-Started by hand (``prefect deployment run backfill/backfill --param ...``); the business logic
-is ``etl.backfill``, shared with the ``newsetl backfill`` command. Windows run one after the
-other so that checkpoints follow the dates and a source's politeness budget is never split
-between two windows; the fetches inside a window still run concurrently per host.
+Started by hand (``prefect deployment run backfill/backfill --param ...``). The job is
+``etl.jobs.backfill.run_backfill``, shared with the ``newsetl backfill`` command; this flow runs
+its units as Prefect tasks and reports progress as an artifact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from etl import store
-from etl.config import Settings, load_settings
-from etl.fetch.http import Fetcher
+from etl.config import load_settings
 from etl.jobs import backfill as bf
-from etl.jobs.runs import SourceTally
+from etl.jobs.runs import Run, run_record
+from etl.models import RunKind, WindowStatus
 from etl.store import db
 from flows.artifacts import ProgressReport, publish_run_table
+from flows.submit import as_tasks
+
+_TASK: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+plan_backfill = task(bf.prepare, name="plan-backfill", **_TASK)
+load_window = task(bf.run_window, name="backfill-window", task_run_name="window-{window.unit}", **_TASK)
 
 
-@task(name="plan-backfill", cache_policy=NO_CACHE, persist_result=False)
-def plan(db_url: str, settings: Settings, spec: bf.BackfillSpec,
-         fetcher: Fetcher) -> tuple[list[bf.SourceInfo], bf.Plan]:
-    sources = bf.resolve_sources(db.get_engine(db_url), settings, spec.sources)
-    return sources, bf.plan_backfill(spec, sources, fetcher)
+class FlowProgress(bf.Progress):
+    """Logs the plan, adds each window's counts to the run's report, moves the progress artifact."""
 
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.artifact = ProgressReport(run.id, "backfill")
+        self.job_key, self.todo, self.done = "", 0, 0
 
-@task(name="backfill-window", task_run_name="window-{window.unit}", cache_policy=NO_CACHE,
-      persist_result=False)
-def load_window(db_url: str, fetcher: Fetcher, settings: Settings, spec: bf.BackfillSpec,
-                window: bf.Window, sources: list[bf.SourceInfo], run_id: int,
-                plan_complete: bool) -> bf.WindowResult:
-    return bf.run_window(db.get_engine(db_url), fetcher, settings, spec, window, sources, run_id,
-                         plan_complete=plan_complete)
+    def planned(self, plan: bf.Plan, todo: Sequence[bf.Window]) -> None:
+        logger = get_run_logger()
+        for err in plan.errors:
+            logger.warning("plan: %s", err)
+        logger.info("job %s: %d window(s), %d to do, %d candidate URL(s)", plan.job_key,
+                    len(plan.windows), len(todo), plan.total_candidates)
+        self.job_key, self.todo = plan.job_key, len(todo)
+
+    def window_done(self, result: bf.WindowResult) -> None:
+        self.done += 1
+        for slug, counts in result.by_source.items():
+            self.run.report.tally.add_counts(slug, counts)
+        if result.status == WindowStatus.FAILED:
+            get_run_logger().warning("window %s failed: %s", result.unit, result.error)
+        self.artifact.update(self.done, self.todo, f"{self.done}/{self.todo} window(s) of job {self.job_key}; "
+                                                   f"last: {result.unit} {result.status}")
 
 
 @flow(name="backfill")
@@ -58,56 +72,30 @@ def backfill(
     URL a line), ``warc`` (``warc_files``, no network), ``reextract`` (re-run extraction from the
     archive). A rerun with the same parameters skips the windows already done.
     """
-    logger = get_run_logger()
     settings = load_settings(sources_file)
-    db_url = db.connect(settings)
-    engine = db.get_engine(db_url)
+    engine = db.get_engine(db.connect(settings))
+    error: bf.BackfillError | None = None
     try:
         spec = bf.BackfillSpec.build(mode, sources, since, until, window_days, urls_file, warc_files, sitemap_urls)
-    except bf.BackfillError as exc:  # recorded on a run row too, so `ingestion_runs` shows it
-        raw = {"mode": mode, "sources": sources, "since": since, "until": until, "urls_file": urls_file,
-               "warc_files": warc_files, "sitemap_urls": sitemap_urls, "window_days": window_days}
-        run_id = store.start_run(engine, "backfill", raw, flow_run.get_id())
-        store.finish_run(engine, run_id, store.RunCounts(errors=1), status="failed", error=str(exc))
-        raise
-    run_id = store.start_run(engine, "backfill", {**spec.parameters(), "sources_file": str(settings.sources_file)},
-                             flow_run.get_id())
-    progress = ProgressReport(run_id, "backfill")
-    tally = SourceTally()
-    results: list[bf.WindowResult] = []
-    plan_: bf.Plan | None = None
-    try:
-        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
-            srcs, plan_ = plan(db_url, settings, spec, fetcher)
-            for err in plan_.errors:
-                logger.warning("plan: %s", err)
-            todo = bf.pending_windows(engine, plan_)
-            logger.info("job %s: %d window(s), %d to do, %d candidate URL(s)", spec.job_key,
-                        len(plan_.windows), len(todo), plan_.total_candidates)
-            pending = {w.unit for w in todo}
-            results = [bf.WindowResult(w.unit, "skipped") for w in plan_.windows if w.unit not in pending]
-            for i, window in enumerate(todo, 1):
-                res = load_window(db_url, fetcher, settings, spec, window, srcs, run_id, plan_.complete)
-                results.append(res)
-                for slug, c in res.by_source.items():
-                    tally.add_counts(slug, c)
-                if res.status == "failed":
-                    logger.warning("window %s failed: %s", res.unit, res.error)
-                progress.update(i, len(todo), f"{i}/{len(todo)} window(s) of job {spec.job_key}; last: {res.unit} {res.status}")
-    except BaseException as exc:
-        counts = bf.BackfillResult(run_id, spec.job_key, plan_ or bf.Plan(spec.job_key, []), results, tally.by_source).run_counts()
-        store.finish_run(engine, run_id, counts, status="failed", error=f"{type(exc).__name__}: {exc}")
-        publish_run_table(engine, run_id, "backfill", tally.rows(), note=f"failed: {type(exc).__name__}: {exc}")
-        raise
-    result = bf.BackfillResult(run_id, spec.job_key, plan_, results, tally.by_source)
-    failed_windows = [w.unit for w in results if w.status == "failed"]
-    store.finish_run(engine, run_id, result.run_counts(),
-                     error=f"window(s) failed: {', '.join(failed_windows)}" if failed_windows else None)
-    summary = result.summary()
-    note = ", ".join(f"{k}: {v}" for k, v in summary.items() if k != "run_id")
-    if plan_.errors:
-        note += "\n\nPlan errors:\n" + "\n".join(f"- {e}" for e in plan_.errors[:50])
-    publish_run_table(engine, run_id, "backfill", tally.rows(), note=note)
-    progress.update(1, 1, f"finished: {note.splitlines()[0]}")
-    logger.info("backfill finished: %s", summary)
+        params = {**spec.parameters(), "sources_file": str(settings.sources_file)}
+    except bf.BackfillError as exc:
+        error, params = exc, {"mode": mode, "sources": sources, "since": since, "until": until,
+                              "urls_file": urls_file, "warc_files": warc_files, "sitemap_urls": sitemap_urls,
+                              "window_days": window_days}
+    with run_record(engine, RunKind.BACKFILL, params, report_kind="backfill", flow_run_id=flow_run.get_id(),
+                    publish=publish_run_table) as run:
+        if error is not None:
+            raise error  # after the run row exists, so that `ingestion_runs` shows it
+        progress = FlowProgress(run)
+        result = bf.run_backfill(engine, settings, spec, run.id, progress, submit=as_tasks(plan_backfill, load_window))
+        run.report.counts = result.run_counts()
+        failed = [w.unit for w in result.windows if w.status == WindowStatus.FAILED]
+        if failed:
+            run.error = f"window(s) failed: {', '.join(failed)}"
+        summary = result.summary()
+        run.note = ", ".join(f"{k}: {v}" for k, v in summary.items() if k != "run_id")
+        if result.plan.errors:
+            run.note += "\n\nPlan errors:\n" + "\n".join(f"- {e}" for e in result.plan.errors[:50])
+    progress.artifact.update(1, 1, f"finished: {run.note.splitlines()[0]}")
+    get_run_logger().info("backfill finished: %s", summary)
     return summary

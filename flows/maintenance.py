@@ -1,8 +1,7 @@
 """The daily ``maintenance`` flow: recluster the recent window, re-extract failures, prune.
 
-The first two steps belong to other stages (``etl.stories.recluster``,
-``etl.reextract.reextract``); they are imported when the flow runs, and a step whose function
-is not installed is reported as skipped rather than failing the other steps.
+The steps are ``etl.jobs.maintenance``; each runs as a Prefect task, and one failing never
+stops the others (the run is then marked failed, with the steps that failed).
 """
 
 from __future__ import annotations
@@ -11,16 +10,16 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from etl import store
 from etl.config import load_settings
 from etl.jobs import maintenance
+from etl.jobs.runs import run_record
+from etl.models import RunKind, StepStatus
 from etl.store import db
 from flows.artifacts import publish_run_table
+from flows.submit import as_tasks
 
-
-@task(name="maintenance-step", task_run_name="{name}", cache_policy=NO_CACHE, persist_result=False)
-def step(name: str, db_url: str, params: dict) -> maintenance.StepResult:
-    return maintenance.STEPS[name](db.get_engine(db_url), load_settings(), **params)
+step = task(maintenance.run_step, name="maintenance-step", task_run_name="{name}",
+            cache_policy=NO_CACHE, persist_result=False)
 
 
 @flow(name="maintenance")
@@ -32,32 +31,23 @@ def maintenance_flow(recluster_days: int = 3, reextract_days: int = 7,
     $NEWSETL_RUN_RETENTION_DAYS)."""
     logger = get_run_logger()
     settings = load_settings()
-    db_url = db.connect(settings)
-    engine = db.get_engine(db_url)
+    engine = db.get_engine(db.connect(settings))
+    names = steps or list(maintenance.STEPS)
     params = {"recluster_days": recluster_days, "reextract_days": reextract_days,
-              "retention_days": retention_days, "run_retention_days": run_retention_days,
-              "steps": steps or list(maintenance.STEPS)}
-    run_id = store.start_run(engine, "maintenance", params, flow_run.get_id())
-    kwargs = {
+              "retention_days": retention_days, "run_retention_days": run_retention_days, "steps": names}
+    options = {
         "recluster": {"days": recluster_days},
         "reextract": {"days": reextract_days},
         "prune": {"retention_days": retention_days, "run_retention_days": run_retention_days},
     }
-    results: list[maintenance.StepResult] = []
-    for name in steps or list(maintenance.STEPS):
-        if name not in maintenance.STEPS:
-            results.append(maintenance.StepResult(name, "failed", f"unknown step; known: {', '.join(maintenance.STEPS)}"))
-            continue
-        try:
-            results.append(step(name, db_url, kwargs.get(name, {})))
-        except Exception as exc:  # one step failing must not stop the others
-            results.append(maintenance.StepResult(name, "failed", f"{type(exc).__name__}: {exc}"[:500]))
-    for r in results:
-        (logger.warning if r.status == "failed" else logger.info)("%s: %s %s", r.name, r.status, r.detail)
-    failed = [r.name for r in results if r.status == "failed"]
-    store.finish_run(engine, run_id, store.RunCounts(errors=len(failed)),
-                     status="failed" if failed else "completed",
-                     error=f"step(s) failed: {', '.join(failed)}" if failed else None)
-    publish_run_table(engine, run_id, "maintenance",
-                      [{"step": r.name, "status": r.status, "detail": r.detail} for r in results])
-    return {"run_id": run_id, **{r.name: r.status for r in results}}
+    with run_record(engine, RunKind.MAINTENANCE, params, report_kind="maintenance", flow_run_id=flow_run.get_id(),
+                    publish=publish_run_table) as run:
+        results = maintenance.run_steps(engine, settings, names, options, submit=as_tasks(step))
+        for r in results:
+            (logger.warning if r.status == StepStatus.FAILED else logger.info)("%s: %s %s", r.name, r.status, r.detail)
+        failed = [r.name for r in results if r.status == StepStatus.FAILED]
+        run.counts.errors = len(failed)
+        if failed:
+            run.fail(f"step(s) failed: {', '.join(failed)}")
+        run.rows = [{"step": r.name, "status": str(r.status), "detail": r.detail} for r in results]
+    return {"run_id": run.id, **{r.name: str(r.status) for r in results}}

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from etl import store
 from etl.config import load_settings
-from etl.store import db
+from etl.store import db, migrations
 
 app = typer.Typer(help="newsetl: news feeds → articles → PostgreSQL.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -56,7 +56,7 @@ def db_upgrade() -> None:
     """Apply pending migrations from sql/ (each exactly once)."""
     settings = load_settings()
     url = db.resolve_database_url(settings)
-    applied = db.upgrade(url)
+    applied = migrations.upgrade(url)
     console.print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "; schema is up to date"))
 
 
@@ -205,7 +205,7 @@ def recluster(
     settings = load_settings()
     engine = db.get_engine(db.connect(settings))
     start = since if since.tzinfo else since.replace(tzinfo=UTC)
-    counts = stories.recluster(engine, start)
+    counts = stories.recluster(engine, start, settings.stories)
     console.print(f"reclustered {counts.processed} article(s) since {start:%Y-%m-%d %H:%M} UTC: "
                   f"{counts.stories_new} stor(ies), {counts.stories_joined} joined, "
                   f"{counts.near_duplicates} near-duplicate(s), {counts.citations} citation(s)")

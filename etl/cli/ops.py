@@ -22,10 +22,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from etl import store
 from etl.cli import stack
 from etl.config import load_settings
 from etl.jobs import backfill as bf
+from etl.jobs.runs import run_record
+from etl.models import RunKind, WindowStatus
 from etl.store import db
 
 console = Console()
@@ -56,7 +57,7 @@ class RichProgress(bf.Progress):
 
     def window_done(self, result: bf.WindowResult) -> None:
         self.p.advance(self.windows, 1)
-        if result.status == "failed":
+        if result.status == WindowStatus.FAILED:
             self.p.console.print(f"  [red]window {result.unit} failed: {result.error}[/red]")
 
 
@@ -81,22 +82,20 @@ def backfill(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     engine = db.get_engine(db.connect(settings))
-    run_id = store.start_run(engine, "backfill", {**spec.parameters(), "sources_file": str(settings.sources_file)})
+    params = {**spec.parameters(), "sources_file": str(settings.sources_file)}
     try:
-        with Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            result = bf.run_backfill(engine, settings, spec, run_id, RichProgress(bar))
-    except bf.BackfillError as exc:
-        store.finish_run(engine, run_id, store.RunCounts(errors=1), status="failed", error=str(exc))
+        with run_record(engine, RunKind.BACKFILL, params, report_kind="backfill") as run:
+            with Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=console) as bar:
+                result = bf.run_backfill(engine, settings, spec, run.id, RichProgress(bar))
+            run.report.counts = result.run_counts()
+            failed = [w.unit for w in result.windows if w.status == WindowStatus.FAILED]
+            if failed:
+                run.error = f"window(s) failed: {', '.join(failed)}"
+    except bf.BackfillError as exc:  # recorded on the run row; a usage error for the operator
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    except BaseException as exc:
-        store.finish_run(engine, run_id, store.RunCounts(errors=1), status="failed",
-                         error=f"{type(exc).__name__}: {exc}")
-        raise
-    failed = [w.unit for w in result.windows if w.status == "failed"]
-    store.finish_run(engine, run_id, result.run_counts(),
-                     error=f"window(s) failed: {', '.join(failed)}" if failed else None)
+    run_id = run.id
     table = Table(title=f"backfill run {run_id} ({spec.mode}, job {spec.job_key})")
     for col in ("source", "URLs", "new", "updated", "duplicates", "failed"):
         table.add_column(col, justify="right" if col != "source" else "left")

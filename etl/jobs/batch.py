@@ -1,8 +1,8 @@
-"""The two units of work the flows schedule: poll one feed, and process one batch of entries.
+"""Process one batch of entries: fetch → extract → normalize → load, then its stories.
 
-Each composes the stages in order (http → feeds → extract → normalize → store) and never
-raises for bad input: a broken feed or page becomes a recorded error and the rest goes on.
-Kept out of ``flows/`` so that it runs and is tested without Prefect.
+The batch is the unit the flows schedule (one Prefect task per ~100 articles). It composes the
+stages in order and never raises for bad input: a broken page becomes a recorded error and the
+rest of the batch loads. Plain functions, so it runs and is tested without Prefect.
 """
 
 from __future__ import annotations
@@ -13,45 +13,30 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from etl import store
-from etl.config import Settings, load_settings
-from etl.fetch import archive
-from etl.fetch.http import Fetcher, FetchResult
-from etl.parse.extract import Extraction, with_feed_fallback
-from etl.parse.feeds import FeedEntry
-from etl.parse.normalize import ArticleRecord, build_record
+from etl import store, stories
+from etl.config import Settings, StoryConfig
+from etl.fetch.http import PAGE_ACCEPT, Fetcher
+from etl.jobs import archiving
+from etl.models import (
+    REFUSED_FETCHES,
+    ArticleRecord,
+    AssignCounts,
+    BatchResult,
+    Extraction,
+    ExtractionStatus,
+    FetchResult,
+    WorkItem,
+)
+from etl.parse.extract import with_feed_fallback
+from etl.parse.normalize import build_record
 from etl.parse.pool import ExtractionPool, PageJob, shared_pool
 
 log = logging.getLogger(__name__)
 
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
-PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
-REFUSED_FETCHES = {"robots", "blocked"}  # error kinds of pages we refused to request
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One feed entry to fetch and load, with what it inherits from its feed."""
-
-    feed_id: int | None  # None for a backfilled URL: no feed listed it
-    source_id: int
-    slug: str
-    language: str | None
-    min_request_interval: float
-    entry: FeedEntry
-
-
-@dataclass
-class PollResult:
-    outcome: store.PollOutcome
-    items: list[WorkItem]
-    # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
-    pending_validators: store.Validators | None = None
 
 
 def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
@@ -80,17 +65,17 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem])
 
 
 def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
-                  pool: ExtractionPool | None = None) -> list[ArticleRecord]:
-    """Extracts every page of the batch — all submitted to the worker pool at once (the
-    process's shared pool unless one is given) — then applies the feed fallbacks and normalizes."""
+                  pool: ExtractionPool) -> list[ArticleRecord]:
+    """Extracts every page of the batch — all submitted to the worker pool at once — then
+    applies the feed fallbacks and normalizes."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
-    page_results = (pool or shared_pool(load_settings())).extract_pages(jobs)
+    page_results = pool.extract_pages(jobs)
     records = []
     for item, page, page_result in zip(items, pages, page_results, strict=True):
         if page.error_kind in REFUSED_FETCHES:
             # We chose not to fetch it (robots.txt, unsafe address/scheme): a failed row that
             # says why, not a feed-summary stand-in.
-            extraction = Extraction(status="failed", error=page.describe_error())
+            extraction = Extraction(status=ExtractionStatus.FAILED, error=page.describe_error())
         else:
             extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
         records.append(build_record(
@@ -99,25 +84,6 @@ def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
             http_status=page.status, fetched_at=datetime.now(UTC),
         ))
     return records
-
-
-@dataclass
-class BatchResult:
-    inserted: int
-    updated: int
-    unchanged: int
-    failed: int  # rows whose extraction_status is 'failed'
-    duplicates: int = 0  # exact duplicates (no row added)
-    new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
-    deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
-
-    def add(self, other: "BatchResult") -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.failed += other.failed
-        self.duplicates += other.duplicates
-        self.new_ids.extend(other.new_ids)
 
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
@@ -179,23 +145,25 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
         return BatchResult(0, 0, 0, 0)
     pages = fetch_pages(fetcher, settings, items)
     store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
-    refs = [archive.archive_fetch(settings, p, "page", PAGE_ACCEPT) for p in pages]  # raw archive (issue 4)
+    refs = archiving.write_pages(settings, pages)
     records = build_records(items, pages, shared_pool(settings))
     loaded = store.upsert_articles(engine, records)
-    store.index_archive(engine, [(ref, rec.canonical_url, None) for ref, rec in zip(refs, records, strict=True)])
-    failed = sum(1 for r in records if r.extraction_status == "failed")
+    archiving.index_pages(engine, refs, records)
+    failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
                        loaded.duplicates, loaded.new_ids)
 
 
-def archive_responses(engine: Engine, settings: Settings, responses: Sequence[FetchResult], kind: str,
-                      feed_id: int | None = None) -> None:
-    """Raw archive (issue 4): WARC records for each response, indexed in PostgreSQL. A 304 is
-    skipped (no body; the copy archived when it last changed still stands). Never raises —
-    losing the archive copy of a response must not lose the poll or the article."""
+def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConfig,
+                   run_id: int | None = None) -> AssignCounts | None:
+    """Near-duplicates and stories for one loaded batch, its counts added to the run's row.
+    A failure is logged and returned as None, never raised: the articles stay loaded
+    (``newsetl recluster --since`` assigns them later)."""
     try:
-        accept = FEED_ACCEPT if kind == "feed" else PAGE_ACCEPT
-        refs = [archive.archive_fetch(settings, r, kind, accept) for r in responses if not r.not_modified]
-        store.index_archive(engine, [(ref, None, feed_id) for ref in refs])
+        counts = stories.assign(engine, article_ids, config)
     except Exception:
-        log.exception("could not archive %d %s response(s)", len(responses), kind)
+        log.exception("story assignment failed for %d article(s)", len(article_ids))
+        return None
+    if run_id is not None:
+        store.add_story_counts(engine, run_id, counts)
+    return counts

@@ -1,48 +1,111 @@
-"""One whole ingest cycle without Prefect: poll what is due, load the new entries, then commit
-the feeds' validators. The flow in ``flows/ingest.py`` runs the same steps as Prefect tasks;
-this is the plain-function form for scripts, evaluations and tests."""
+"""One ingest cycle — written once, run by the ``ingest`` flow and by the Prefect-less path.
+
+sync the registry → lease and poll the due feeds (rounds of ``task_workers`` chunks) → process
+the new entries in batches (at most ``task_workers`` in flight) → assign each loaded batch's
+stories, in batch order (assignment is order-dependent) → commit the feeds' validators.
+
+The flow passes ``submit`` so that every unit becomes a Prefect task run; scripts, evaluations
+and tests leave the default and the units run at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from etl import store, stories
-from etl.config import Settings
+from etl import store
+from etl.config import Settings, Source
 from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
+from etl.jobs.runs import RunReport
+from etl.jobs.submit import Pending, Submit, run_now
+from etl.models import AssignCounts, BatchResult, PollResult, WorkItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class CycleResult:
-    polls: list[batch.PollResult] = field(default_factory=list)
-    batches: list[batch.BatchResult] = field(default_factory=list)
-    stories: stories.AssignCounts = field(default_factory=stories.AssignCounts)
+    polls: list[PollResult] = field(default_factory=list)
+    batches: list[BatchResult] = field(default_factory=list)
+    stories: AssignCounts = field(default_factory=AssignCounts)
+    report: RunReport = field(default_factory=RunReport)
 
     @property
     def inserted(self) -> int:
         return sum(b.inserted for b in self.batches)
 
     @property
-    def failed_polls(self) -> list[batch.PollResult]:
+    def failed_polls(self) -> list[PollResult]:
         return [p for p in self.polls if p.outcome.failed]
 
 
-def run_cycle(engine: Engine, fetcher: Fetcher, settings: Settings, *, run_id: int | None = None,
-              slugs: Sequence[str] = (), force: bool = False,
-              story_config: stories.StoryConfig | None = None) -> CycleResult:
-    result = CycleResult(polls=polling.poll_due(engine, fetcher, settings, run_id, slugs=list(slugs),
-                                                force=force))
-    items = [item for p in result.polls for item in p.items]
+def run_cycle(engine: Engine, settings: Settings, *, fetcher: Fetcher | None = None,
+              run_id: int | None = None, registry: Sequence[Source] | None = None,
+              slugs: Sequence[str] = (), force: bool = False, submit: Submit = run_now,
+              report: RunReport | None = None) -> CycleResult:
+    """Runs one cycle and returns what it did. ``registry``: sources to sync first (the flow
+    passes the sources file; callers that synced already pass None). ``report``: filled as
+    results come back, so a run that fails half-way still records what it loaded. Without a
+    ``fetcher``, one with host pacing shared through PostgreSQL is opened for the cycle."""
+    result = CycleResult(report=report or RunReport())
+    if registry is not None:
+        submit(store.sync_sources, engine, registry).result()
+    if fetcher is None:
+        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as own:
+            return _cycle(engine, settings, own, run_id, slugs, force, submit, result)
+    return _cycle(engine, settings, fetcher, run_id, slugs, force, submit, result)
+
+
+def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | None, slugs: Sequence[str],
+           force: bool, submit: Submit, result: CycleResult) -> CycleResult:
+    # Feeds are leased a chunk per unit, task_workers units per round, until none is due:
+    # concurrent runs (other workers, other machines) never poll the same feed.
+    result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
+                                    loops=settings.task_workers, submit=submit)
+    items: list[WorkItem] = []
+    for res in result.polls:
+        result.report.add_poll(res)
+        if res.outcome.failed:
+            log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
+        items.extend(res.items)
+    batches = batch.make_batches(items, settings.batch_size)
+    log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
-    for chunk in batch.make_batches(items, settings.batch_size):
-        out = batch.process_batch(engine, fetcher, settings, chunk, only_new=True)
-        deferred.update(out.deferred_feeds)
+    for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers):
         result.batches.append(out)
-        if out.new_ids:  # after each batch, in batch order, as the flow does
-            result.stories.add(stories.assign(engine, out.new_ids, story_config))
+        result.report.add_batch(chunk[0].slug, out)
+        deferred.update(out.deferred_feeds)
+        if out.new_ids:  # in batch order, one batch at a time: story assignment is order-dependent
+            counts = submit(batch.assign_stories, engine, out.new_ids, settings.stories, run_id).result()
+            if counts is None:
+                result.report.counts.errors += 1
+            else:
+                result.stories.add(counts)
+    # Every new entry is loaded: now the feeds may answer 304 next time (except feeds with a
+    # page another run was fetching: should that run die, the entry comes back).
     store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
                                      and p.pending_validators.feed_id not in deferred])
     return result
+
+
+def _in_order(submit: Submit, batches: list[list[WorkItem]], engine: Engine, fetcher: Fetcher,
+              settings: Settings, in_flight: int) -> Iterator[tuple[list[WorkItem], BatchResult]]:
+    """Processes the batches with at most ``in_flight`` submitted ahead, yielding them in order."""
+    waiting: deque[tuple[list[WorkItem], Pending[BatchResult]]] = deque()
+    todo = iter(batches)
+    for chunk in todo:
+        waiting.append((chunk, submit(batch.process_batch, engine, fetcher, settings, chunk, only_new=True)))
+        if len(waiting) >= in_flight:
+            break
+    while waiting:
+        chunk, pending = waiting.popleft()
+        out = pending.result()
+        nxt = next(todo, None)
+        if nxt is not None:
+            waiting.append((nxt, submit(batch.process_batch, engine, fetcher, settings, nxt, only_new=True)))
+        yield chunk, out

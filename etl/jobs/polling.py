@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from etl import store
 from etl.config import Settings
-from etl.fetch.http import Fetcher
+from etl.fetch.http import FEED_ACCEPT, Fetcher
 from etl.fetch.schedule import (
     bounds,
     cache_hint,
@@ -35,7 +35,9 @@ from etl.fetch.schedule import (
     with_jitter,
 )
 from etl.fetch.urls import host_of
-from etl.jobs.batch import FEED_ACCEPT, PollResult, WorkItem, archive_responses
+from etl.jobs.archiving import archive_feed_response
+from etl.jobs.submit import Submit, run_now
+from etl.models import ErrorKind, FeedRow, PollOutcome, PollResult, Validators, WorkItem
 from etl.parse.feeds import FeedParseError, parse_feed
 
 log = logging.getLogger(__name__)
@@ -48,21 +50,21 @@ def worker_id(run_id: int | None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
 
 
-def _skipped(feed: store.FeedRow, until: datetime) -> PollResult:
+def _skipped(feed: FeedRow, until: datetime) -> PollResult:
     """The feed's host is parked: due again when the host is free (plus jitter, so the feeds
     of one host do not all return in the same second). No request, no failure."""
     now = datetime.now(UTC)
     remaining = max((until - now).total_seconds(), 0.0)
-    outcome = store.PollOutcome(
+    outcome = PollOutcome(
         feed_id=feed.id, url=feed.url, http_status=None, bytes=0, duration_ms=0,
         entries_seen=0, entries_new=0, error_kind=None, error=None, etag=None,
         last_modified=None, body_hash=None, next_poll_in=0.0,
         skipped_until=now + timedelta(seconds=with_jitter(remaining)),
     )
-    return PollResult(outcome, [])
+    return PollResult(feed.slug, outcome, [])
 
 
-def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
+def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow,
              force: bool = False) -> PollResult:
     """Polls one feed and works out its new state; the caller records it (see poll_chunk)."""
     host = feed.host or host_of(feed.url)
@@ -72,8 +74,8 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
-    archive_responses(engine, settings, [res], "feed", feed_id=feed.id)  # raw archive (issue 4)
-    if res.error_kind == "host_backoff":  # parked by another thread meanwhile, or a hop's host
+    archive_feed_response(engine, settings, res, feed.id)
+    if res.error_kind == ErrorKind.HOST_BACKOFF:  # parked by another thread meanwhile, or a hop's host
         parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
         if parked is not None:
             return _skipped(feed, parked.until)
@@ -99,10 +101,10 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
             items = [WorkItem(feed.id, feed.source_id, feed.slug, feed.language,
                               feed.min_request_interval, e) for e in fresh]
         except FeedParseError as exc:
-            error_kind, error, body_hash = "parse", str(exc), None
+            error_kind, error, body_hash = ErrorKind.PARSE, str(exc), None
         except Exception as exc:  # a feed must never take the run down
             log.exception("unexpected error parsing %s", feed.url)
-            error_kind, error, body_hash = "internal", f"{type(exc).__name__}: {exc}", None
+            error_kind, error, body_hash = ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}", None
     failed = error_kind is not None
 
     # Schedule: the feed's rhythm (this poll's dates, else what we learned before), never more
@@ -129,12 +131,12 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
     if items and validators:
         # New entries are not loaded yet: keep the old validators until they are, so a run
         # killed in between re-reads this body next time instead of getting a 304.
-        pending = store.Validators(feed.id, res.headers.get("etag"), res.headers.get("last-modified"),
+        pending = Validators(feed.id, res.headers.get("etag"), res.headers.get("last-modified"),
                                    body_hash, res.status == 200)
         validators, body_hash_saved = False, None
     else:
         body_hash_saved = body_hash
-    outcome = store.PollOutcome(
+    outcome = PollOutcome(
         feed_id=feed.id, url=res.final_url if res.status else feed.url, http_status=res.status,
         bytes=len(res.content) if res.content else 0, duration_ms=res.elapsed_ms,
         entries_seen=seen, entries_new=len(items), error_kind=error_kind, error=error,
@@ -147,27 +149,27 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.F
                            if res.status == 410 else None),
         entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
     )
-    return PollResult(outcome, items, pending)
+    return PollResult(feed.slug, outcome, items, pending)
 
 
-def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: store.FeedRow,
+def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow,
                force: bool) -> PollResult:
     try:
         return poll_one(engine, fetcher, settings, feed, force)
     except Exception as exc:  # recorded, so the lease is released and the feed re-scheduled
         log.exception("unexpected error polling %s", feed.url)
-        outcome = store.PollOutcome(
+        outcome = PollOutcome(
             feed_id=feed.id, url=feed.url, http_status=None, bytes=0, duration_ms=0,
-            entries_seen=0, entries_new=0, error_kind="internal",
+            entries_seen=0, entries_new=0, error_kind=ErrorKind.INTERNAL,
             error=f"{type(exc).__name__}: {exc}"[:500], etag=None, last_modified=None,
             body_hash=None,
             next_poll_in=next_poll_in(failed=True, consecutive_failures=feed.consecutive_failures,
                                       min_interval=feed.min_interval, max_interval=feed.max_interval),
         )
-        return PollResult(outcome, [])
+        return PollResult(feed.slug, outcome, [])
 
 
-def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequence[store.FeedRow],
+def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequence[FeedRow],
                run_id: int | None, force: bool = False) -> list[PollResult]:
     """Polls leased feeds concurrently (the Fetcher spaces requests per host and caps them
     globally), then records all polls in one transaction and persists any host back-off."""
@@ -199,21 +201,17 @@ def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id:
 
 def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
              slugs: Sequence[str] = (), force: bool = False, worker: str | None = None,
-             tasks: int = 1) -> list[PollResult]:
-    """Every due feed, chunk after chunk, without Prefect (tests, benchmarks, scripts).
-    ``tasks`` lease loops run side by side, as the flow's tasks do."""
+             loops: int = 1, submit: Submit = run_now) -> list[PollResult]:
+    """Every due feed: rounds of ``loops`` units of work (each leases a chunk and polls it),
+    until a round finds nothing left for this run. The ingest cycle submits the units as
+    Prefect tasks; scripts and tests run them at once."""
     worker = worker or worker_id(run_id)
     run_started = store.db_now(engine)
-
-    def loop() -> list[PollResult]:
-        out: list[PollResult] = []
-        while chunk := lease_and_poll(engine, fetcher, settings, run_id, worker=worker,
-                                      run_started=run_started, slugs=slugs, force=force):
-            out.extend(chunk)
-        return out
-
-    if tasks <= 1:
-        return loop()
-    with ThreadPoolExecutor(max_workers=tasks, thread_name_prefix="lease") as pool:
-        futures = [pool.submit(loop) for _ in range(tasks)]
-        return [r for fut in futures for r in fut.result()]
+    results: list[PollResult] = []
+    while True:
+        pending = [submit(lease_and_poll, engine, fetcher, settings, run_id, worker=worker,
+                          run_started=run_started, slugs=list(slugs), force=force) for _ in range(loops)]
+        found = [r for p in pending for r in p.result()]
+        if not found:
+            return results
+        results.extend(found)

@@ -6,7 +6,7 @@ loaded through the same upsert: unchanged text writes nothing, changed text keep
 version in ``article_revisions`` (reason 'reextract'), and a failed re-extraction never
 replaces a good row. Running it twice changes nothing the second time.
 
-A plain function so that the CLI and a later backfill flow can both call it.
+A plain function: the CLI, the backfill (reextract mode) and the maintenance flow call it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from etl import store
 from etl.config import Settings
 from etl.fetch.archive import read_response
-from etl.parse.extract import Extraction, with_feed_fallback
-from etl.parse.feeds import FeedEntry
+from etl.models import Extraction, ExtractionStatus, FeedEntry
+from etl.parse.extract import with_feed_fallback
 from etl.parse.normalize import build_record
 from etl.parse.pool import ExtractionPool, PageJob, shared_pool
 
@@ -73,7 +73,7 @@ def reextract(engine: Engine, settings: Settings, since: datetime | None = None,
                 continue
             extraction: Extraction = with_feed_fallback(
                 page, None, None if job.html is not None else f"archived response HTTP {status}")
-            if extraction.status == "failed":
+            if extraction.status == ExtractionStatus.FAILED:
                 result.failed += 1
             # The feed's contribution (title, dates, language) is what the row already holds.
             entry = FeedEntry(entry_key=row["url"], link=row["url"], canonical_url=row["canonical_url"],

@@ -1,37 +1,39 @@
-"""Per-source counts of one run, shaped for the run's report (a Prefect table artifact).
+"""The record of one run: its ``ingestion_runs`` row, its counts and its per-source report.
 
-Plain data, no Prefect: the flows fill a :class:`SourceTally` as poll and batch results come
-back, then hand ``rows()`` to Prefect. The artifact's key is stored on the ``ingestion_runs``
-row, and the key contains the run id, so each one leads to the other.
+Every flow and command that changes the warehouse runs inside :func:`run_record`, which starts
+the row, finishes it — ``completed``, or ``failed`` with the error, whatever the exception —
+and publishes the report (a Prefect table artifact, when the caller passes a publisher). The
+report's key names the run id and is stored on the row, so each leads to the other.
+
+Plain data, no Prefect: publishing is a callable the flows pass in.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from etl import store
+from etl.models import (
+    BatchResult,
+    PollOutcome,
+    PollResult,
+    RunCounts,
+    RunKind,
+    RunStatus,
+    SourceCounts,
+)
+
+log = logging.getLogger(__name__)
 
 # The columns of the report, in order; every flow fills the same ones so runs compare.
 COLUMNS = ("source", "feeds_polled", "feeds_failed", "items", "new", "updated", "duplicates", "failed")
-
-
-@dataclass
-class SourceCounts:
-    feeds_polled: int = 0
-    feeds_failed: int = 0
-    items: int = 0        # entries listed by the feeds (ingest) or candidate URLs (backfill)
-    new: int = 0          # articles inserted
-    updated: int = 0      # articles whose content changed
-    duplicates: int = 0   # already stored: known entries / URLs skipped before fetching, unchanged rows
-    failed: int = 0       # articles whose extraction failed
-
-    def add(self, other: "SourceCounts") -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 class SourceTally:
@@ -43,7 +45,7 @@ class SourceTally:
     def of(self, slug: str) -> SourceCounts:
         return self.by_source.setdefault(slug, SourceCounts())
 
-    def add_poll(self, slug: str, outcome: store.PollOutcome) -> None:
+    def add_poll(self, slug: str, outcome: PollOutcome) -> None:
         c = self.of(slug)
         c.feeds_polled += 1
         c.feeds_failed += int(outcome.failed)
@@ -76,23 +78,92 @@ class SourceTally:
         return rows
 
 
-def feed_slugs(engine: Engine, feed_ids: list[int]) -> dict[int, str]:
-    """feed id → source slug, for flows whose poll results carry only the feed id."""
-    if not feed_ids:
-        return {}
-    with engine.connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT f.id, s.slug FROM feeds f JOIN sources s ON s.id = f.source_id WHERE f.id = ANY(:ids)"),
-            {"ids": sorted(set(feed_ids))}).all())
+@dataclass
+class RunReport:
+    """What a run did so far: the row's counts and the per-source tally. Filled as results
+    come back, so a run that fails half-way still records what it loaded."""
+
+    counts: RunCounts = field(default_factory=RunCounts)
+    tally: SourceTally = field(default_factory=SourceTally)
+
+    def add_poll(self, res: PollResult) -> None:
+        """A polled feed (a skipped one — host parked — is neither polled nor failed)."""
+        if res.outcome.skipped:
+            return
+        self.tally.add_poll(res.slug, res.outcome)
+        self.counts.feeds_polled += 1
+        self.counts.entries_seen += res.outcome.entries_seen
+        if res.outcome.failed:
+            self.counts.feeds_failed += 1
+            self.counts.errors += 1
+
+    def add_batch(self, slug: str, out: BatchResult) -> None:
+        self.tally.add_batch(slug, out.inserted, out.updated, out.unchanged, out.failed)
+        self.counts.articles_new += out.inserted
+        self.counts.articles_updated += out.updated
+        self.counts.errors += out.failed
+        self.counts.duplicates += out.duplicates
+
+
+# (engine, run id, report kind, table rows, note) → publishes the run's report somewhere.
+Publisher = Callable[[Engine, int, str, list[dict[str, Any]], str], object]
+
+
+@dataclass
+class Run:
+    """The open run inside :func:`run_record`. The body fills ``report`` (or replaces its
+    counts), may set ``rows`` and ``note`` for the published report, and calls :meth:`fail`
+    for a failure that is not an exception (a maintenance step that failed)."""
+
+    id: int
+    report_kind: str                    # 'ingest', 'backfill', 'maintenance': names the artifact
+    report: RunReport = field(default_factory=RunReport)
+    rows: list[dict[str, Any]] | None = None  # the published table; default: per-source tally
+    note: str = ""
+    status: RunStatus = RunStatus.COMPLETED
+    error: str | None = None
+
+    @property
+    def counts(self) -> RunCounts:
+        return self.report.counts
+
+    def fail(self, error: str) -> None:
+        self.status, self.error = RunStatus.FAILED, error
+
+
+@contextmanager
+def run_record(engine: Engine, kind: RunKind, parameters: Mapping[str, Any], *, report_kind: str,
+               flow_run_id: UUID | str | None = None, publish: Publisher | None = None) -> Iterator[Run]:
+    """Starts the run's row, yields the :class:`Run`, then finishes the row and publishes the
+    report. An exception in the body marks the run failed with the error (and counts it as one
+    error), is recorded, then re-raised; the row is never left ``running`` by a body that
+    raised. Publishing never fails a run whose data is committed."""
+    run = Run(store.start_run(engine, kind, dict(parameters), flow_run_id), report_kind)
+    try:
+        yield run
+    except BaseException as exc:
+        run.fail(f"{type(exc).__name__}: {exc}")
+        run.counts.errors += 1
+        run.note = f"{run.note}\n\nfailed: {run.error}".strip()
+        try:
+            _close(engine, run, publish)
+        except Exception:  # keep the run's own exception, which says what went wrong first
+            log.exception("could not record the failure of run %s", run.id)
+        raise
+    _close(engine, run, publish)
+
+
+def _close(engine: Engine, run: Run, publish: Publisher | None) -> None:
+    store.finish_run(engine, run.id, run.counts, status=run.status, error=run.error)
+    if publish is None:
+        return
+    try:
+        publish(engine, run.id, run.report_kind,
+                run.rows if run.rows is not None else run.report.tally.rows(), run.note)
+    except Exception:  # the report is a convenience; the row says everything that matters
+        log.exception("could not publish the report of run %s", run.id)
 
 
 def artifact_key(run_id: int, kind: str = "run") -> str:
     """Prefect keys allow lowercase letters, digits and dashes only."""
     return f"newsetl-{kind}-run-{run_id}".lower().replace("_", "-")
-
-
-def link_artifact(engine: Engine, run_id: int, key: str, artifact_id: UUID | str | None) -> None:
-    with engine.begin() as conn:
-        conn.execute(store.query("link_run_artifact"), {
-            "run_id": run_id, "key": key, "artifact_id": str(artifact_id) if artifact_id else None,
-        })

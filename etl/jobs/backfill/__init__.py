@@ -11,29 +11,23 @@ from etl.jobs.backfill.plan import (
     SourceInfo,
     SourceMatcher,
     Window,
-    assign_windows,
     make_windows,
     plan_backfill,
-    plan_reextract,
-    plan_sitemaps,
     plan_urls,
-    plan_warc,
     resolve_sources,
 )
 from etl.jobs.backfill.run import (
     BackfillResult,
     Progress,
     WindowResult,
-    _WindowLock,
-    done_units,
     pending_windows,
+    prepare,
     run_backfill,
     run_window,
 )
 
 __all__ = [
     "MODES", "UNDATED", "BackfillError", "BackfillResult", "BackfillSpec", "Candidate", "Plan", "Progress",
-    "SourceInfo", "SourceMatcher", "Window", "WindowResult", "_WindowLock", "assign_windows", "done_units",
-    "make_windows", "pending_windows", "plan_backfill", "plan_reextract", "plan_sitemaps", "plan_urls",
-    "plan_warc", "resolve_sources", "run_backfill", "run_window",
+    "SourceInfo", "SourceMatcher", "Window", "WindowResult", "make_windows", "pending_windows",
+    "plan_backfill", "plan_urls", "prepare", "resolve_sources", "run_backfill", "run_window",
 ]

@@ -3,7 +3,7 @@
 A backfill job (:class:`BackfillSpec`) is turned into a :class:`Plan`: candidate URLs, each with
 the date that decides its window, grouped into windows on a fixed grid of days. Planning reads
 robots.txt and sitemaps (sitemap mode), a file (urls) or WARC headers (warc); it loads nothing.
-``etl.backfill`` runs the plan.
+``etl.jobs.backfill.run`` runs the plan.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -500,7 +500,6 @@ def plan_warc(spec: BackfillSpec, sources: Sequence[SourceInfo]) -> Plan:
 
 def plan_reextract(spec: BackfillSpec) -> Plan:
     assert spec.since is not None and spec.until is not None
-    reextract_function()  # fail before any window when the function is not there
     return Plan(spec.job_key, make_windows(spec.since, spec.until, spec.window_days))
 
 
@@ -514,16 +513,3 @@ def plan_backfill(spec: BackfillSpec, sources: Sequence[SourceInfo], fetcher: Fe
     if spec.mode == "warc":
         return plan_warc(spec, sources)
     return plan_reextract(spec)
-
-
-def reextract_function() -> Callable[..., Any]:
-    """``etl.reextract.reextract(engine, settings, since=, until=, sources=)``, imported late:
-    it belongs to the re-extraction stage, which this module must not require to load."""
-    try:
-        from etl.jobs import reextract as module  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise BackfillError("reextract mode needs etl.jobs.reextract.reextract, which is not installed") from exc
-    fn = getattr(module, "reextract", None)
-    if fn is None:
-        raise BackfillError("etl.jobs.reextract has no reextract() function")
-    return fn

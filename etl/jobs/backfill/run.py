@@ -1,12 +1,14 @@
 """Backfill: load the articles of a past date range, from sitemaps, a URL list or WARC files.
 
-A backfill is *planned* (``etl.backfill_plan``: which URLs, in which window), then *run* here
-one window at a time. Each window ends with a checkpoint row (``backfill_windows``), so a killed
-backfill resumes at the window it was in and never redoes a finished one. Every load goes
-through the same stages as feed entries (``batch.process_batch`` → extract → normalize →
-store upserts), with the source's politeness, and a URL already stored — by this backfill, the
-scheduled ingest or anyone — is skipped *before* it is fetched. Plain functions;
-``flows/backfill.py`` and the ``newsetl backfill`` command drive them.
+A backfill is *planned* (``etl.jobs.backfill.plan``: which URLs, in which window), then *run*
+here one window at a time. Each window ends with a checkpoint row (``backfill_windows``), so a
+killed backfill resumes at the window it was in and never redoes a finished one. Every load
+goes through the same stages as feed entries (``batch.process_batch`` → extract → normalize →
+store upserts → stories), with the source's politeness, and a URL already stored — by this
+backfill, the scheduled ingest or anyone — is skipped *before* it is fetched.
+
+:func:`run_backfill` is the whole job, written once: the ``newsetl backfill`` command runs it
+with a progress bar, the ``backfill`` flow with each unit as a Prefect task.
 """
 
 from __future__ import annotations
@@ -17,34 +19,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from etl import store
 from etl.config import Settings
-from etl.fetch.http import Fetcher, FetchResult
+from etl.fetch.http import Fetcher
 from etl.jobs import batch
-from etl.jobs.backfill.plan import (  # noqa: F401  (re-exported: the flow and the CLI use this module)
-    MODES,
-    UNDATED,
-    BackfillError,
+from etl.jobs.backfill.plan import (
     BackfillSpec,
     Candidate,
     Plan,
     SourceInfo,
-    SourceMatcher,
     Window,
-    assign_windows,
-    make_windows,
     plan_backfill,
-    plan_reextract,
-    plan_sitemaps,
-    plan_urls,
-    plan_warc,
-    reextract_function,
     resolve_sources,
 )
-from etl.jobs.runs import SourceCounts
-from etl.parse.feeds import FeedEntry
+from etl.jobs.reextract import reextract
+from etl.jobs.submit import Submit, run_now
+from etl.models import (
+    ErrorKind,
+    ExtractionStatus,
+    FeedEntry,
+    FetchResult,
+    RunCounts,
+    SourceCounts,
+    WindowStatus,
+    WorkItem,
+)
+from etl.parse.pool import shared_pool
+from etl.store.backfills import done_units, record_window, window_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class WindowResult:
     unit: str
-    status: str                         # 'done', 'incomplete', 'failed', 'skipped' (done before), 'busy'
+    status: WindowStatus
     items: int = 0
     fetched: int = 0
     by_source: dict[str, SourceCounts] = field(default_factory=dict)
@@ -69,39 +72,20 @@ class WindowResult:
         return total
 
 
-def done_units(engine: Engine, job_key: str) -> set[str]:
-    with engine.connect() as conn:
-        return set(conn.execute(store.query("backfill_done_units"), {"job_key": job_key}).scalars())
-
-
-def stored_urls(engine: Engine, canonical_urls: Sequence[str]) -> set[str]:
-    if not canonical_urls:
-        return set()
-    with engine.connect() as conn:
-        return set(conn.execute(store.query("stored_urls"), {"urls": list(canonical_urls)}).scalars())
-
-
-def _record_window(engine: Engine, spec: BackfillSpec, window: Window, result: WindowResult,
-                   run_id: int | None) -> None:
+def _checkpoint(spec: BackfillSpec, window: Window, result: WindowResult, run_id: int | None) -> dict[str, Any]:
     c = result.counts()
-    with engine.begin() as conn:
-        conn.execute(store.query("backfill_record_window"), {
-            "job_key": spec.job_key, "unit": window.unit, "mode": spec.mode,
-            "sources": list(spec.sources), "window_start": window.start, "window_end": window.end,
-            "status": result.status, "run_id": run_id, "items": result.items,
-            "fetched": result.fetched, "articles_new": c.new, "articles_updated": c.updated,
-            "duplicates": c.duplicates, "failed": c.failed, "error": result.error,
-        })
+    return {"job_key": spec.job_key, "unit": window.unit, "mode": spec.mode, "sources": list(spec.sources),
+            "window_start": window.start, "window_end": window.end, "status": result.status,
+            "run_id": run_id, "items": result.items, "fetched": result.fetched, "articles_new": c.new,
+            "articles_updated": c.updated, "duplicates": c.duplicates, "failed": c.failed,
+            "error": result.error}
 
 
-def _entry(c: Candidate) -> FeedEntry:
-    return FeedEntry(entry_key=c.url, link=c.url, canonical_url=c.canonical_url, title=c.title,
-                     published_at=c.published_at)
-
-
-def _work_item(c: Candidate, src: SourceInfo) -> batch.WorkItem:
-    return batch.WorkItem(feed_id=None, source_id=src.id, slug=src.slug, language=c.language,
-                             min_request_interval=src.min_request_interval, entry=_entry(c))
+def _work_item(c: Candidate, src: SourceInfo) -> WorkItem:
+    entry = FeedEntry(entry_key=c.url, link=c.url, canonical_url=c.canonical_url, title=c.title,
+                      published_at=c.published_at)
+    return WorkItem(feed_id=None, source_id=src.id, slug=src.slug, language=c.language,
+                    min_request_interval=src.min_request_interval, entry=entry)
 
 
 def _read_warc_page(c: Candidate, max_bytes: int) -> FetchResult:
@@ -118,32 +102,12 @@ def _read_warc_page(c: Candidate, max_bytes: int) -> FetchResult:
             result.headers = {k.lower(): v for k, v in record.http_headers.headers}
             body = record.content_stream().read(max_bytes + 1)
         if len(body) > max_bytes:
-            result.error_kind, result.error = "too_large", f"archived body exceeds cap of {max_bytes} bytes"
+            result.error_kind, result.error = ErrorKind.TOO_LARGE, f"archived body exceeds cap of {max_bytes} bytes"
         else:
             result.content = body
     except Exception as exc:  # a damaged record is one failed page, not a failed window
-        result.error_kind, result.error = "warc", f"{type(exc).__name__}: {exc}"[:300]
+        result.error_kind, result.error = ErrorKind.WARC, f"{type(exc).__name__}: {exc}"[:300]
     return result
-
-
-class _WindowLock:
-    """A session advisory lock on (job, unit): two runs of one job never load one window at
-    the same time, and a killed run's lock goes away with its connection."""
-
-    def __init__(self, engine: Engine, job_key: str, unit: str) -> None:
-        self.conn = engine.connect()
-        self.key = f"newsetl-backfill:{job_key}:{unit}"
-        self.held = bool(self.conn.execute(text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"),
-                                           {"k": self.key}).scalar())
-        self.conn.commit()
-
-    def release(self) -> None:
-        try:
-            if self.held:
-                self.conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), {"k": self.key})
-                self.conn.commit()
-        finally:
-            self.conn.close()
 
 
 def run_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, spec: BackfillSpec,
@@ -151,109 +115,87 @@ def run_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, spec
                plan_complete: bool = True, on_items: Callable[[int], None] | None = None) -> WindowResult:
     """Loads one window and writes its checkpoint. Never raises for bad input: an unexpected
     error is recorded on the window ('failed', retried by the next run) and returned."""
-    lock = _WindowLock(engine, spec.job_key, window.unit)
-    try:
-        if not lock.held:
-            return WindowResult(window.unit, "busy", error="another run of this job holds the window")
+    with window_lock(engine, spec.job_key, window.unit) as held:
+        if not held:
+            return WindowResult(window.unit, WindowStatus.BUSY, error="another run of this job holds the window")
         if window.unit in done_units(engine, spec.job_key):
-            return WindowResult(window.unit, "skipped")
-        result = WindowResult(window.unit, "done", items=len(window.candidates))
+            return WindowResult(window.unit, WindowStatus.SKIPPED)
+        result = WindowResult(window.unit, WindowStatus.DONE, items=len(window.candidates))
         try:
             if spec.mode == "reextract":
                 _reextract_window(engine, settings, spec, window, result)
             else:
-                _load_window(engine, fetcher, settings, spec, window, sources, result, on_items)
+                _load_window(engine, fetcher, settings, spec, window, sources, result, run_id, on_items)
         except Exception as exc:
             log.exception("backfill window %s failed", window.unit)
-            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+            result.status, result.error = WindowStatus.FAILED, f"{type(exc).__name__}: {exc}"[:1000]
         else:
             # A window that is not over yet (today) or came from a partial plan is done again
             # by the next run; everything already stored is skipped then, so it costs little.
             if not plan_complete or (window.end is not None and window.end > datetime.now(UTC)):
-                result.status = "incomplete"
-        _record_window(engine, spec, window, result, run_id)
+                result.status = WindowStatus.INCOMPLETE
+        record_window(engine, _checkpoint(spec, window, result, run_id))
         return result
-    finally:
-        lock.release()
 
 
 def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, spec: BackfillSpec,
-                 window: Window, sources: Sequence[SourceInfo], result: WindowResult,
+                 window: Window, sources: Sequence[SourceInfo], result: WindowResult, run_id: int | None,
                  on_items: Callable[[int], None] | None) -> None:
     by_slug = {s.slug: s for s in sources}
     items = [_work_item(c, by_slug[c.slug]) for c in window.candidates]
     candidates = {c.canonical_url: c for c in window.candidates}
     for chunk in batch.make_batches(items, settings.batch_size):
-        slug = chunk[0].slug
-        counts = result.by_source.setdefault(slug, SourceCounts())
+        counts = result.by_source.setdefault(chunk[0].slug, SourceCounts())
         counts.items += len(chunk)
         # Checked per batch, right before fetching: the scheduled ingest may have stored some
         # of these since the plan was made.
-        known = stored_urls(engine, [i.entry.canonical_url for i in chunk])
+        known = store.stored_urls(engine, [i.entry.canonical_url for i in chunk])
         todo = [i for i in chunk if i.entry.canonical_url not in known]
         counts.duplicates += len(chunk) - len(todo)
         if todo:
             if spec.mode == "warc":
                 pages = [_read_warc_page(candidates[i.entry.canonical_url], settings.max_page_bytes) for i in todo]
-                records = batch.build_records(todo, pages)
-                out = store.upsert_articles(engine, records)
-                failed = sum(1 for r in records if r.extraction_status == "failed")
+                records = batch.build_records(todo, pages, shared_pool(settings))
+                loaded = store.upsert_articles(engine, records)
+                failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
+                inserted, updated, unchanged, duplicates, new_ids = (
+                    loaded.inserted, loaded.updated, loaded.unchanged, loaded.duplicates, loaded.new_ids)
             else:
                 assert fetcher is not None
                 out = batch.process_batch(engine, fetcher, settings, todo)
+                inserted, updated, unchanged, duplicates, new_ids = (
+                    out.inserted, out.updated, out.unchanged, out.duplicates, out.new_ids)
                 failed = out.failed
             result.fetched += len(todo)
-            counts.new += out.inserted
-            counts.updated += out.updated
-            # unchanged rows, and exact duplicates when the dedup stage reports them
-            counts.duplicates += out.unchanged + getattr(out, "duplicates", 0)
+            counts.new += inserted
+            counts.updated += updated
+            counts.duplicates += unchanged + duplicates  # unchanged rows and exact duplicates
             counts.failed += failed
-            _assign_stories(engine, getattr(out, "new_ids", None))
+            # As the ingest does, batch by batch; backfilled windows may arrive out of date
+            # order, and the daily maintenance reclusters the recent window.
+            if new_ids:
+                batch.assign_stories(engine, new_ids, settings.stories, run_id)
         if on_items:
             on_items(len(chunk))
 
 
-def _assign_stories(engine: Engine, article_ids: list[int] | None) -> None:
-    """New articles join their stories as the ingest's do (``etl.stories.assign``), batch by
-    batch, when that stage is installed and the load reported the new ids. Backfilled windows
-    may arrive out of date order; the daily maintenance reclusters the recent window."""
-    if not article_ids:
-        return
-    try:
-        from etl import stories  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    assign = getattr(stories, "assign", None)
-    if assign is None:
-        return
-    try:
-        assign(engine, article_ids)
-    except Exception:  # like the ingest: a story failure is logged, the articles stay loaded
-        log.exception("story assignment failed for %d backfilled article(s)", len(article_ids))
-
-
 def _reextract_window(engine: Engine, settings: Settings, spec: BackfillSpec, window: Window,
                       result: WindowResult) -> None:
-    out = reextract_function()(engine, settings, since=window.start, until=window.end, sources=spec.sources)
-    # The re-extraction stage reports its own counts; take the ones we know by name.
-    data: dict[str, Any] = {}
-    if isinstance(out, dict):
-        data = out
-    elif hasattr(out, "__dict__"):
-        data = vars(out)
+    out = reextract(engine, settings, since=window.start, until=window.end, sources=spec.sources)
     counts = result.by_source.setdefault(",".join(spec.sources) or "all", SourceCounts())
-    for key, attr in (("updated", "updated"), ("articles_updated", "updated"), ("failed", "failed"),
-                      ("unchanged", "duplicates"), ("selected", "items")):
-        if isinstance(data.get(key), int):
-            setattr(counts, attr, getattr(counts, attr) + data[key])
+    counts.items += out.selected
+    counts.updated += out.updated
+    counts.duplicates += out.unchanged
+    counts.failed += out.failed
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole job (used by the CLI; the flow runs the same steps as tasks)
+# The whole job
 
 
 class Progress:
-    """Hooks for a progress display; the default does nothing."""
+    """Hooks for a progress display (the CLI's bars, the flow's artifact); the default does
+    nothing."""
 
     def planned(self, plan: Plan, todo: Sequence[Window]) -> None: ...
 
@@ -282,12 +224,12 @@ class BackfillResult:
             total.add(c)
         return total
 
-    def run_counts(self) -> store.RunCounts:
+    def run_counts(self) -> RunCounts:
         t = self.total()
-        return store.RunCounts(entries_seen=self.plan.total_candidates, articles_new=t.new,
+        return RunCounts(entries_seen=self.plan.total_candidates, articles_new=t.new,
                                articles_updated=t.updated, duplicates=t.duplicates,
                                errors=t.failed + len(self.plan.errors)
-                               + sum(1 for w in self.windows if w.status == "failed"))
+                               + sum(1 for w in self.windows if w.status == WindowStatus.FAILED))
 
     def summary(self) -> dict[str, Any]:
         t = self.total()
@@ -304,20 +246,28 @@ def pending_windows(engine: Engine, plan: Plan) -> list[Window]:
     return [w for w in plan.windows if w.unit not in done]
 
 
-def run_backfill(engine: Engine, settings: Settings, spec: BackfillSpec, run_id: int | None = None,
-                 progress: Progress | None = None) -> BackfillResult:
-    """Plan, then load every window not done yet, in date order (undated last)."""
-    progress = progress or Progress()
+def prepare(engine: Engine, settings: Settings, spec: BackfillSpec,
+            fetcher: Fetcher | None) -> tuple[list[SourceInfo], Plan]:
+    """The job's sources (synced into the database) and its plan."""
     sources = resolve_sources(engine, settings, spec.sources)
+    return sources, plan_backfill(spec, sources, fetcher)
+
+
+def run_backfill(engine: Engine, settings: Settings, spec: BackfillSpec, run_id: int | None = None,
+                 progress: Progress | None = None, submit: Submit = run_now) -> BackfillResult:
+    """Plan, then load every window not done yet, one after the other in date order (undated
+    last), so that checkpoints follow the dates and a source's politeness budget is never split
+    between two windows; the fetches inside a window still run concurrently per host."""
+    progress = progress or Progress()
     with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as fetcher:
-        plan = plan_backfill(spec, sources, fetcher)
+        sources, plan = submit(prepare, engine, settings, spec, fetcher).result()
         todo = pending_windows(engine, plan)
         progress.planned(plan, todo)
         pending = {w.unit for w in todo}
-        results = [WindowResult(w.unit, "skipped") for w in plan.windows if w.unit not in pending]
+        results = [WindowResult(w.unit, WindowStatus.SKIPPED) for w in plan.windows if w.unit not in pending]
         for window in todo:
-            res = run_window(engine, fetcher, settings, spec, window, sources, run_id,
-                             plan_complete=plan.complete, on_items=progress.items_done)
+            res = submit(run_window, engine, fetcher, settings, spec, window, sources, run_id,
+                         plan_complete=plan.complete, on_items=progress.items_done).result()
             results.append(res)
             progress.window_done(res)
     by_source: dict[str, SourceCounts] = {}

@@ -1,0 +1,45 @@
+"""The raw archive as the jobs use it: write each response to the WARC files (``etl.fetch.archive``)
+and index it in PostgreSQL, so that ``reextract`` finds a page's newest copy by offset.
+
+Never raises: losing the archive copy of a response must not lose the poll or the article.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from etl import store
+from etl.config import Settings
+from etl.fetch.archive import archive_fetch
+from etl.fetch.http import FEED_ACCEPT, PAGE_ACCEPT
+from etl.models import ArchiveRef, ArticleRecord, FetchResult
+
+log = logging.getLogger(__name__)
+
+
+def archive_feed_response(engine: Engine, settings: Settings, response: FetchResult, feed_id: int) -> None:
+    """A feed response, archived and indexed at once. A 304 is skipped (no body; the copy
+    archived when the feed last changed still stands)."""
+    if response.not_modified:
+        return
+    try:
+        ref = archive_fetch(settings, response, "feed", FEED_ACCEPT)
+        store.index_archive(engine, [(ref, None, feed_id)])
+    except Exception:
+        log.exception("could not archive the feed response of %s", response.final_url)
+
+
+def write_pages(settings: Settings, pages: Sequence[FetchResult]) -> list[ArchiveRef | None]:
+    """Page responses to WARC records, before extraction; indexed by :func:`index_pages` once
+    their articles are loaded (the index points at the article)."""
+    return [archive_fetch(settings, page, "page", PAGE_ACCEPT) for page in pages]
+
+
+def index_pages(engine: Engine, refs: Sequence[ArchiveRef | None], records: Sequence[ArticleRecord]) -> None:
+    try:
+        store.index_archive(engine, [(ref, rec.canonical_url, None) for ref, rec in zip(refs, records, strict=True)])
+    except Exception:
+        log.exception("could not index %d archived page(s)", len(refs))
