@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -206,7 +207,8 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     with Fetcher(settings, host_slots=store.host_slot_reserver(engine) if shared else None) as fetcher:
         rss_before = _rss_mb()
         t0 = time.perf_counter()
-        results = polling.poll_due(engine, fetcher, settings, None, tasks=tasks)
+        with ThreadPoolExecutor(max_workers=tasks) as pool:  # the flow's task threads
+            results = polling.poll_due(engine, fetcher, settings, None, loops=tasks, submit=pool.submit)
         # The flow commits the held-back validators once the new entries are loaded (page
         # fetching is not part of this benchmark); counted in the cycle's time.
         store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
@@ -252,14 +254,14 @@ def setup_db(base: str) -> tuple[str, str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from etl.store import db
+    from etl.store import db, migrations
 
     name = f"newsetl_bench_{uuid.uuid4().hex[:8]}"
     admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
+    migrations.upgrade(url)
     return url, name
 
 
@@ -303,7 +305,6 @@ def main() -> None:
     try:
         from etl import store
         from etl.config import parse_sources
-        from etl.jobs import polling
         from etl.store import db
 
         registry = "\n".join(

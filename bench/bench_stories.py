@@ -24,7 +24,6 @@ import statistics
 import sys
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,8 +34,10 @@ import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from etl import store, stories  # noqa: E402
-from etl.parse.normalize import ArticleRecord, content_hash  # noqa: E402
-from etl.store import db  # noqa: E402
+from etl.config import StoryConfig  # noqa: E402
+from etl.models import ArticleRecord  # noqa: E402
+from etl.parse.normalize import content_hash  # noqa: E402
+from etl.store import db, migrations  # noqa: E402
 from etl.stories import features  # noqa: E402
 
 RATE_PER_DAY = 2000
@@ -153,7 +154,7 @@ def bulk_load(url: str, n: int, seed: int = 1) -> datetime:
 def measure(url: str, end: datetime, new: int = 500, batch: int = 50, seed: int = 99) -> list[float]:
     engine = db.get_engine(url)
     rng = random.Random(seed)
-    cfg = replace(stories.StoryConfig(), use_embedding=False)
+    cfg = StoryConfig(use_embedding=False)
     step = timedelta(days=1) / RATE_PER_DAY
     base_event = int((end - START) / step) // 4
     per_article = []
@@ -206,7 +207,7 @@ def main() -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
         url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
         try:
-            db.upgrade(url)
+            migrations.upgrade(url)
             t0 = time.perf_counter()
             end = bulk_load(url, n)
             load_s = time.perf_counter() - t0

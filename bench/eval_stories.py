@@ -38,11 +38,11 @@ import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl import store, stories  # noqa: E402
-from etl.config import load_settings, load_sources  # noqa: E402
+from etl import store  # noqa: E402
+from etl.config import StoryConfig, load_settings, load_sources  # noqa: E402
 from etl.fetch.http import Fetcher  # noqa: E402
 from etl.jobs.cycle import run_cycle  # noqa: E402
-from etl.store import db  # noqa: E402
+from etl.store import db, migrations  # noqa: E402
 from etl.stories.features import sentences  # noqa: E402
 from tests.webserver import TestWeb, static  # noqa: E402
 
@@ -103,7 +103,7 @@ def bcubed(pred: dict[str, object], gold: dict[str, object]) -> dict[str, float]
             "stories": len(by_pred), "gold_clusters": len(by_gold)}
 
 
-def run(db_url: str, rows: list[dict], cfg: stories.StoryConfig) -> dict[str, float]:
+def run(db_url: str, rows: list[dict], cfg: StoryConfig) -> dict[str, float]:
     webs, urls = build_sites(rows)
     tmp = Path(tempfile.mkdtemp(prefix="ecb-eval-"))
     lines = []
@@ -111,12 +111,12 @@ def run(db_url: str, rows: list[dict], cfg: stories.StoryConfig) -> dict[str, fl
         lines.append(f'[[sources]]\nslug = "outlet-{k}"\nname = "Outlet {k}"\nmin_request_interval = 0.0\n'
                      f'  [[sources.feeds]]\n  url = "{web.url("/rss.xml")}"\n  language = "en"\n')
     (tmp / "sources.toml").write_text("\n".join(lines))
-    settings = load_settings(tmp / "sources.toml")
+    settings = replace(load_settings(tmp / "sources.toml"), stories=cfg)
     engine = db.get_engine(db_url)
     store.sync_sources(engine, load_sources(settings.sources_file))
     t0 = time.perf_counter()
     with Fetcher(settings) as fetcher:
-        cycle = run_cycle(engine, fetcher, settings, force=True, story_config=cfg)
+        cycle = run_cycle(engine, settings, fetcher=fetcher, force=True)
     total_s = time.perf_counter() - t0
     for web in webs:
         web.__exit__()
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--window-hours", type=float)
     args = ap.parse_args()
-    cfg = stories.StoryConfig()
+    cfg = StoryConfig()
     if args.no_embedding:
         cfg = replace(cfg, use_embedding=False)
     if args.threshold is not None:
@@ -165,7 +165,7 @@ def main() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
     try:
-        db.upgrade(url)
+        migrations.upgrade(url)
         scores = run(url, rows, cfg)
     finally:
         db.get_engine(url).dispose()

@@ -29,8 +29,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from etl import store  # noqa: E402
-from etl.parse.normalize import ArticleRecord, content_hash  # noqa: E402
-from etl.store import db  # noqa: E402
+from etl.models import ArticleRecord  # noqa: E402
+from etl.parse.normalize import content_hash  # noqa: E402
+from etl.store import db, queries  # noqa: E402
 
 # ../shared/data next to the checkout (NEWSETL_SHARED_DATA overrides it, e.g. from a worktree)
 DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")
@@ -72,7 +73,7 @@ def make_db(base: str, name: str, upto: str | None) -> str:
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(url)
-    migrations = read_migrations(str(db.sql_dir()))
+    migrations = read_migrations(str(queries.sql_dir()))
     if upto:
         migrations = migrations.filter(lambda m: m.id < upto)
     with backend.lock():

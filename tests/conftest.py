@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from etl.store import db  # noqa: E402
+from etl.store import db, migrations  # noqa: E402
 
 # NEWSETL_SHARED_DATA points elsewhere (a git worktree does not sit next to shared/).
 SHARED_DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")
@@ -49,7 +49,7 @@ def db_url() -> Iterator[str]:
     with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
+    migrations.upgrade(url)
     os.environ["NEWSETL_DATABASE_URL"] = url
     yield url
     db.get_engine(url).dispose()

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from etl.config import REPO_ROOT, load_settings
 from etl.jobs import backfill as bf
+from etl.store.backfills import window_lock
 from tests.test_ingest_flow import _page
 from tests.webserver import TestWeb, static
 
@@ -285,13 +286,10 @@ def test_a_window_held_by_another_run_is_left_alone(engine: Engine, tmp_path: Pa
         spec = bf.BackfillSpec.build("urls", [], urls_file=urls)
         sources = bf.resolve_sources(engine, settings, [])
         plan = bf.plan_urls(spec, sources)
-        held = bf._WindowLock(engine, spec.job_key, "2026-11-20")
-        try:
-            assert held.held
+        with window_lock(engine, spec.job_key, "2026-11-20") as held:
+            assert held
             res = bf.run_window(engine, None, settings, spec, plan.windows[0], sources, None)
             assert res.status == "busy" and web.requests == []
-        finally:
-            held.release()
         assert bf.run_backfill(engine, settings, spec).status_counts() == {"done": 1}
 
 
@@ -337,28 +335,21 @@ def test_backfill_flow_records_bad_parameters_and_links_its_report(
 
 def test_reextract_mode_calls_the_stage_per_window(engine: Engine, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """etl.reextract belongs to another stage; a stand-in module records the calls."""
-    import types
+    """Each window of a reextract job re-runs extraction over its own days (no network); a
+    stand-in for etl.jobs.reextract.reextract records the calls and reports counts."""
+    from etl.jobs.backfill import run as backfill_run
+    from etl.jobs.reextract import ReextractResult
 
     calls = []
 
     def reextract(engine, settings, since=None, until=None, sources=()):
         calls.append((since, until, sources))
-        # the shape of etl.reextract's ReextractResult
-        return types.SimpleNamespace(selected=3, updated=2, unchanged=1, failed=0, missing=0)
+        return ReextractResult(selected=3, updated=2, unchanged=1, failed=0, missing=0)
 
+    monkeypatch.setattr(backfill_run, "reextract", reextract)
     with TestWeb() as web:
         settings = _settings(monkeypatch, _sources(tmp_path, web))
         spec = bf.BackfillSpec.build("reextract", ["local"], "2026-11-20", "2026-11-22")
-        import etl.jobs
-
-        # `from etl import reextract` finds the package attribute once the real module was
-        # imported (it exists now); hide it so that sys.modules decides.
-        monkeypatch.delattr(etl.jobs, "reextract", raising=False)
-        monkeypatch.setitem(sys.modules, "etl.jobs.reextract", None)  # not installed → a clear error
-        with pytest.raises(bf.BackfillError, match="etl.jobs.reextract"):
-            bf.run_backfill(engine, settings, spec)
-        monkeypatch.setitem(sys.modules, "etl.jobs.reextract", types.SimpleNamespace(reextract=reextract))
         result = bf.run_backfill(engine, settings, spec)
         assert calls == [(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), ("local",)),
                          (datetime(2026, 11, 21, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC), ("local",))]

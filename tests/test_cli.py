@@ -3,7 +3,7 @@
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from etl import store
+from etl import models, store
 from etl.cli import app
 from etl.config import parse_sources
 
@@ -19,8 +19,8 @@ slug = "alpha"
 """
 
 
-def _outcome(feed_id: int, url: str, error: str | None) -> store.PollOutcome:
-    return store.PollOutcome(
+def _outcome(feed_id: int, url: str, error: str | None) -> models.PollOutcome:
+    return models.PollOutcome(
         feed_id=feed_id, url=url, http_status=404 if error else 200, bytes=10, duration_ms=5,
         entries_seen=0, entries_new=0, error_kind="http" if error else None, error=error,
         etag=None, last_modified=None, body_hash=None, next_poll_in=900,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from etl.store import db
+from etl.store import db, migrations, queries
 
 
 def _dead_pid() -> int:
@@ -26,12 +26,12 @@ def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: 
     db._prune_dead_handle_pids(pgdata)
     assert dead not in json.loads(handles.read_text())
 
-    assert db.upgrade(url)[:2] == ["0001_initial", "0002_stories"]
-    assert db.upgrade(url) == []  # each migration exactly once
+    assert migrations.upgrade(url)[:2] == ["0001_initial", "0002_stories"]
+    assert migrations.upgrade(url) == []  # each migration exactly once
     engine = create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM _yoyo_migration")).scalar() == len(
-            list(db.sql_dir().glob("*.sql")))
+            list(queries.sql_dir().glob("*.sql")))
         assert conn.execute(text("SHOW server_version")).scalar()
     engine.dispose()
 

@@ -12,7 +12,8 @@ from sqlalchemy import Engine, text
 from etl import store, stories
 from etl.config import parse_sources
 from etl.fetch.urls import canonicalize
-from etl.parse.normalize import ArticleRecord, content_hash
+from etl.models import ArticleRecord
+from etl.parse.normalize import content_hash
 from etl.stories import attribution, dedup
 
 REGISTRY = """
@@ -118,7 +119,7 @@ def test_same_text_under_another_url_adds_no_row(engine: Engine) -> None:
 
 
 def _entry(url: str):
-    from etl.parse.feeds import FeedEntry
+    from etl.models import FeedEntry
 
     return FeedEntry(entry_key=url, link=url, canonical_url=canonicalize(url))
 

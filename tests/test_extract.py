@@ -1,7 +1,7 @@
 """Extraction and its fallbacks, on pages served by nothing: pure functions."""
 
+from etl.models import FeedEntry
 from etl.parse.extract import MIN_TEXT_CHARS, extract_article, strip_title_suffix
-from etl.parse.feeds import FeedEntry
 from etl.parse.normalize import content_hash, normalize_text
 
 PARAS = [

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from etl.models import FeedEntry
 from etl.parse.extract import extract_page, with_feed_fallback
-from etl.parse.feeds import FeedEntry
 from etl.parse.pool import ExtractionPool, PageJob
 from tests.test_extract import PAGE
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import store
+from etl import models
 from etl.config import load_settings
 from etl.jobs import maintenance, runs
 
@@ -39,26 +39,25 @@ def test_prune_keeps_recent_logs_and_every_article(engine: Engine, tmp_path: Pat
         # the checkpoint survives its run: the window stays done
         assert conn.execute(text("SELECT status, run_id FROM backfill_windows")).one() == ("done", None)
     assert "2 feed_polls" in result.detail and "2 ingestion_runs" in result.detail
-    assert runs.feed_slugs(engine, [1, 1]) == {1: "s"} and runs.feed_slugs(engine, []) == {}
 
 
-def test_optional_stages_are_skipped_or_called_with_what_they_accept(engine: Engine) -> None:
-    assert maintenance.optional_function("etl.no_such_stage", "recluster") is None
-    seen = {}
-
-    def recluster(engine, since=None):  # a stage that takes fewer keywords than offered
-        seen["since"] = since
-        return {"stories": 3}
-
-    out = maintenance.call_with_supported(recluster, engine, settings=None, since="2026-11-20", until=None)
-    assert out == {"stories": 3} and seen == {"since": "2026-11-20"}
+def test_steps_run_in_order_and_a_failing_one_does_not_stop_the_others(engine: Engine) -> None:
+    """The steps call the real stages directly; an unknown step or a step that raises is a
+    failed step with the reason, and the next step still runs."""
+    settings = load_settings()
+    results = maintenance.run_steps(engine, settings, ["recluster", "no_such_step", "reextract", "prune"],
+                                    {"recluster": {"days": 2}, "prune": {"retention_days": "x"}})
+    assert [(r.name, r.status) for r in results] == [
+        ("recluster", "ok"), ("no_such_step", "failed"), ("reextract", "ok"), ("prune", "failed")]
+    assert "processed=0" in results[0].detail and "known: recluster, reextract, prune" in results[1].detail
+    assert "selected=0" in results[2].detail and "TypeError" in results[3].detail
 
 
 def test_tally_by_source() -> None:
     tally = runs.SourceTally()
-    ok = store.PollOutcome(1, "u", 200, 10, 5, entries_seen=5, entries_new=2, error_kind=None, error=None,
+    ok = models.PollOutcome(1, "u", 200, 10, 5, entries_seen=5, entries_new=2, error_kind=None, error=None,
                            etag=None, last_modified=None, body_hash=None, next_poll_in=900)
-    bad = store.PollOutcome(2, "v", 500, 0, 5, entries_seen=0, entries_new=0, error_kind="http", error="HTTP 500",
+    bad = models.PollOutcome(2, "v", 500, 0, 5, entries_seen=0, entries_new=0, error_kind="http", error="HTTP 500",
                             etag=None, last_modified=None, body_hash=None, next_poll_in=900)
     tally.add_poll("voa", ok)
     tally.add_poll("voa", bad)

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import Engine, text
 
-from etl import store
+from etl import models, store
 from etl.config import load_settings, parse_sources
 from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
@@ -54,7 +54,7 @@ def sync(engine: Engine, feeds: dict[str, list[str]]) -> None:
     store.sync_sources(engine, parse_sources(registry(feeds)))
 
 
-def poll(engine: Engine, settings, load: bool = True, **kw) -> list[batch.PollResult]:
+def poll(engine: Engine, settings, load: bool = True, **kw) -> list[models.PollResult]:
     """One polling cycle; with ``load`` the held-back validators are committed as the flow does
     once the new entries are loaded (these tests are about feeds, not pages)."""
     with Fetcher(settings) as f:
@@ -408,7 +408,7 @@ def test_article_links_to_private_addresses_are_refused(engine: Engine, settings
             res = fetcher.fetch(feed_url, max_bytes=10**6, min_interval=0, allow_private=True)
             entries = parse_feed(res.content, res.headers.get("content-type"), res.final_url).entries
             assert len(entries) == 4
-            items = [batch.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, e) for e in entries]
+            items = [models.WorkItem(feed.id, feed.source_id, feed.slug, "en", 0.0, e) for e in entries]
             out = batch.process_batch(engine, fetcher, strict, items)
         assert out.failed == 4 and web.hits("/secret") == 0 and web.hits("/robots.txt") == 0
         with engine.connect() as conn:

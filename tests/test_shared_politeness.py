@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from sqlalchemy import Engine
 
-from etl import store
+from etl import models, store
 from etl.config import load_settings
 from etl.fetch.http import Fetcher
 from tests.webserver import TestWeb, static
@@ -71,7 +71,7 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
     for the other and records nothing twice."""
     from etl.config import parse_sources
     from etl.jobs import batch
-    from etl.parse.feeds import FeedEntry
+    from etl.models import FeedEntry
     from tests.test_extract import PARAS
 
     gate = threading.Event()
@@ -86,9 +86,9 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
             f'[[sources]]\nslug = "s"\n  [[sources.feeds]]\n  url = "{web.url("/feed")}"\n  language = "en"'))
         feed = store.due_feeds(engine)[0]
         entry = FeedEntry(entry_key="g1", link=url, canonical_url=url, title="A")
-        item = batch.WorkItem(feed.id, feed.source_id, "s", "en", 0.0, entry)
+        item = models.WorkItem(feed.id, feed.source_id, "s", "en", 0.0, entry)
         settings = replace(load_settings(), allow_private_networks=True)
-        results: dict[str, batch.BatchResult] = {}
+        results: dict[str, models.BatchResult] = {}
 
         def run(name: str) -> None:
             with Fetcher(settings) as f:

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
-from etl import store
+from etl import models, store
 from etl.config import parse_sources
-from etl.parse.feeds import FeedEntry
-from etl.parse.normalize import ArticleRecord, content_hash
+from etl.models import ArticleRecord, FeedEntry
+from etl.parse.normalize import content_hash
 
 REGISTRY = """
 [[sources]]
@@ -44,8 +44,8 @@ def _count(engine: Engine, table: str) -> int:
 def test_upsert_twice_adds_nothing(engine: Engine) -> None:
     sid, fid = _setup(engine)
     batch = [_record(sid, fid, n) for n in range(5)]
-    assert store.upsert_articles(engine, batch) == store.LoadResult(inserted=5)
-    assert store.upsert_articles(engine, batch) == store.LoadResult(unchanged=5)
+    assert store.upsert_articles(engine, batch) == models.LoadResult(inserted=5)
+    assert store.upsert_articles(engine, batch) == models.LoadResult(unchanged=5)
     assert _count(engine, "articles") == 5
     assert _count(engine, "article_feeds") == 5
 

@@ -125,7 +125,7 @@ def test_works_without_the_sentence_encoder(engine: Engine, demo_sources: str,
     eng = db.get_engine(os.environ["NEWSETL_DATABASE_URL"])
     store.sync_sources(eng, load_sources(settings.sources_file))
     with Fetcher(settings) as fetcher:
-        cycle = run_cycle(eng, fetcher, settings, force=True)
+        cycle = run_cycle(eng, settings, fetcher=fetcher, force=True)
     assert cycle.stories.processed == cycle.inserted > 30
     members = _memberships(engine)
     en = [u for u in members if "americas-ministers" in u]

@@ -13,7 +13,7 @@ from etl import store
 from etl.config import load_settings, load_sources
 from etl.fetch.http import Fetcher
 from etl.jobs.cycle import run_cycle
-from etl.store import db
+from etl.store import db, migrations
 from tests.warehouse_fixtures import admin_conninfo, reader_url, wait_for_horizon  # noqa: F401 (fixture)
 
 # The contract, as the issue lists it (plus the search column). Order matters: it is the
@@ -190,7 +190,7 @@ def _load_demo(engine: Engine, demo_sites, tmp_path: Path) -> int:
     settings = load_settings(sources_file)
     store.sync_sources(engine, load_sources(settings.sources_file))
     with Fetcher(settings) as fetcher:
-        result = run_cycle(engine, fetcher, settings, force=True)
+        result = run_cycle(engine, settings, fetcher=fetcher, force=True)
     assert not result.failed_polls, result.failed_polls
     loaded = result.inserted
     return loaded
@@ -314,7 +314,7 @@ def test_migration_is_rerunnable_where_the_role_exists(engine: Engine, db_url: s
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         url = engine.url.set(database=name).render_as_string(hide_password=False)
-        assert "0006_warehouse" in db.upgrade(url)
+        assert "0006_warehouse" in migrations.upgrade(url)
         db.get_engine(url).dispose()
     finally:
         with psycopg.connect(admin_conninfo(db_url), autocommit=True) as conn:
