@@ -1,0 +1,103 @@
+"""The one ingest cycle, as the flow runs it but with a plain thread pool for ``submit``: how
+many units it keeps in flight (NEWSETL_TASK_WORKERS), the order of story assignment, the report."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from etl.config import load_settings, load_sources
+from etl.jobs.cycle import run_cycle
+from etl.jobs.runs import RunReport
+
+
+class RecordingSubmit:
+    """A ``submit`` over a thread pool that records, per unit function, how many were submitted
+    and not yet collected (``result()`` not called) — the cycle's own bound, whatever the pool."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.lock = threading.Lock()
+        self.submitted: Counter[str] = Counter()
+        self.outstanding: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+
+    def __call__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "_Collected":
+        name = fn.__name__
+        with self.lock:
+            self.submitted[name] += 1
+            self.outstanding[name] += 1
+            self.peak[name] = max(self.peak[name], self.outstanding[name])
+        return _Collected(self, name, self.pool.submit(fn, *args, **kwargs))
+
+
+class _Collected:
+    def __init__(self, rec: RecordingSubmit, name: str, fut: Future[Any]) -> None:
+        self.rec, self.name, self.fut, self.done = rec, name, fut, False
+
+    def result(self) -> Any:
+        try:
+            return self.fut.result()
+        finally:
+            if not self.done:
+                self.done = True
+                with self.rec.lock:
+                    self.rec.outstanding[self.name] -= 1
+
+
+def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_order(
+        engine: Engine, demo_sites, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "sources.toml"
+    path.write_text(demo_sites.sources_toml(min_request_interval=0.0), encoding="utf-8")
+    settings = replace(load_settings(path), task_workers=3, batch_size=4, allow_private_networks=True)
+    report = RunReport()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        submit = RecordingSubmit(pool)
+        result = run_cycle(engine, settings, registry=load_sources(path), force=True, submit=submit,
+                           report=report)
+
+    feeds = sum(len(s.feeds) for s in load_sources(path))
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM articles")).scalar_one()
+        unassigned = conn.execute(text(
+            "SELECT count(*) FROM articles a WHERE NOT EXISTS "
+            "(SELECT 1 FROM story_articles sa WHERE sa.article_id = a.id)")).scalar_one()
+    assert stored == result.inserted > 30 and unassigned == 0
+    batches = len(result.batches)
+    assert batches > settings.task_workers  # enough batches for the bound to matter
+    # Polling: rounds of task_workers units; the first round leases every feed, the second
+    # finds none left and ends the loop.
+    assert submit.submitted["lease_and_poll"] == 2 * settings.task_workers
+    assert submit.peak["lease_and_poll"] == settings.task_workers
+    # Batches: exactly task_workers submitted ahead, never more; every one collected.
+    assert submit.submitted["process_batch"] == batches
+    assert submit.peak["process_batch"] == settings.task_workers
+    assert submit.outstanding == Counter({name: 0 for name in submit.submitted})
+    # Stories: one assignment per batch that inserted rows, one at a time, in batch order.
+    assert submit.submitted["assign_stories"] == sum(1 for b in result.batches if b.new_ids)
+    assert submit.peak["assign_stories"] == 1
+    assert submit.submitted["sync_sources"] == 1
+    # The report the run row gets.
+    assert report.counts.feeds_polled == feeds and report.counts.articles_new == stored
+    assert report.tally.total().new == stored and report.counts.errors == 0
+    assert result.stories.processed == stored
+
+
+def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  # type: ignore[no-untyped-def]
+                                                  tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_text(demo_sites.sources_toml(min_request_interval=0.0), encoding="utf-8")
+    settings = replace(load_settings(path), task_workers=1, batch_size=10, allow_private_networks=True)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        submit = RecordingSubmit(pool)
+        result = run_cycle(engine, settings, registry=load_sources(path), force=True, submit=submit)
+    assert result.inserted > 30
+    assert submit.peak == Counter({name: 1 for name in submit.submitted})
+    assert submit.submitted["lease_and_poll"] == 2
