@@ -13,7 +13,7 @@ Two measurements:
 
 - baseline: ``ProcessPoolExecutor(2).map(bare_extraction, ...)`` with the settings the issue
   names (metadata on, comments off, tables on, dedup off), nothing else.
-- ours: ``etl.extract_pool.ExtractionPool`` (pebble, forkserver, per-page kill timeout, worker
+- ours: ``etl.parse.pool.ExtractionPool`` (pebble, forkserver, per-page kill timeout, worker
   recycling, size cap) + the feed fallback step, fed the way the pipeline feeds it: batches of
   ``batch_size`` pages submitted from 4 task threads at once.
 - peak RSS: the sum of RSS over this process and all its descendants, sampled every 20 ms.

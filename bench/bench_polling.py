@@ -8,7 +8,7 @@ all on one port): 90 % answer 304 to the ETag they gave, 10 % change on every re
 answer 200 with 20 new entries. The database is a throwaway one created on the server of
 TEST_DATABASE_URL (NEWSETL_DATABASE_URL also works) and dropped at the end.
 
-- cycle: the real poll path of ``etl.polling`` — lease in PostgreSQL (FOR UPDATE SKIP LOCKED),
+- cycle: the real poll path of ``etl.jobs.polling`` — lease in PostgreSQL (FOR UPDATE SKIP LOCKED),
   conditional GET through the polite Fetcher, body hash, parse when changed, new-entry lookup,
   schedule, one batched write of the poll log and feed state per chunk; 4 lease loops side by
   side, as the ingest flow's 4 task threads do. Articles are not fetched (that is the batch

@@ -52,7 +52,7 @@ def event_vocab(rng: random.Random, e: int) -> tuple[list[str], list[str], list[
 
 
 def article_text(rng: random.Random, e: int) -> tuple[str, str, list[str], list[str], list[str]]:
-    """Title, body and the features ``etl.features`` would find in them (computed from the
+    """Title, body and the features ``etl.stories.features`` would find in them (computed from the
     picks directly: running the real extractor over a million rows would dominate the load)."""
     terms, names, nums = event_vocab(rng, e)
     t_pick = rng.sample(terms, 20) + rng.sample(WORDS, 10)

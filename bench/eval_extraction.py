@@ -6,7 +6,7 @@ Scores, measured in the same run over the same pages:
 - ``trafilatura``: bare_extraction alone, with the settings the issue names (metadata on,
   comments off, tables on, links/images off, dedup off);
 - ``trafilatura+precision``: the same with favor_precision;
-- ``ours``: the pipeline's extraction stage (``etl.extract_pool`` workers → extract_page with its
+- ``ours``: the pipeline's extraction stage (``etl.parse.pool`` workers → extract_page with its
   fallbacks → normalize_text), with the FAVOR_PRECISION setting of etl/extract.py;
 - ``ours+precision`` / ``ours-precision``: ours with that setting flipped, to decide it.
 
@@ -64,10 +64,10 @@ def trafilatura_precision(html: bytes, url: str) -> Out:
 
 def page_fn_flipped(html: bytes | str, url: str | None, max_bytes: int | None):
     """extract_page with FAVOR_PRECISION flipped (set in the worker process only)."""
-    import etl.extract
+    import etl.parse.extract
 
-    etl.extract.FAVOR_PRECISION = os.environ.get("_EVAL_FLIP_TO", "1") == "1"
-    return etl.extract.extract_page(html, url, max_bytes)
+    etl.parse.extract.FAVOR_PRECISION = os.environ.get("_EVAL_FLIP_TO", "1") == "1"
+    return etl.parse.extract.extract_page(html, url, max_bytes)
 
 
 def run_ours(pages: list[tuple[str, bytes, str]], flipped: bool) -> list[Out]:

@@ -4,7 +4,7 @@ The 496 articles are served as RSS feeds + article pages by six outlets on loopb
 (127.0.0.11–16); every article of one topic gets a publish time inside one 24-hour window
 (topics start 12 hours apart, so neighbouring windows overlap and the 72-hour story window
 always holds several topics). Then the real pipeline runs — poll → fetch → extract →
-normalize → load → dedup/stories, batch by batch (``etl.cycle.run_cycle``, the flow's steps) — on a throwaway
+normalize → load → dedup/stories, batch by batch (``etl.jobs.cycle.run_cycle``, the flow's steps) — on a throwaway
 PostgreSQL database, and the stories are scored against ``cluster_id``: B-cubed precision,
 recall and F1, and pairwise F1.
 

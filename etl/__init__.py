@@ -1,8 +1,10 @@
 """newsetl: a scheduled news-ingestion ETL library.
 
-Each module is one stage or one shared concern; stages take plain data in and give plain data
-out, so the Prefect flows in ``flows/`` stay thin and everything here is testable without them.
-Order of the stages: config → http → feeds → extract → normalize → store.
+One subpackage per stage, in data-flow order — ``fetch`` → ``parse`` → ``store`` → ``stories``
+(→ ``warehouse``) — on two foundations every stage may use, ``config`` (settings, the sources
+registry) and ``models`` (the types that cross stages). ``jobs`` composes the stages into the
+units of work that ``flows/`` (Prefect) and ``cli`` (``newsetl``) run. A stage never imports a
+later one (``tests/test_architecture.py``).
 """
 
 __version__ = "0.1.0"

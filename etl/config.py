@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from etl import __version__
@@ -28,6 +29,7 @@ class SettingsError(ValueError):
     typo in a deployment fails at start-up with the variable to fix, not deep inside a run."""
 
 
+N = TypeVar("N", int, float)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -46,27 +48,22 @@ class _Env:
         return self.raw(name) or default
 
     def number(self, name: str, default: float, minimum: float = 0.0) -> float:
-        raw = self.raw(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SettingsError(f"{name}={raw!r}: expected a number") from None
-        if not value >= minimum:  # also refuses nan
-            raise SettingsError(f"{name}={raw!r}: must be ≥ {minimum:g}")
-        return value
+        return self._bounded(name, default, float, "a number", minimum, None)
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        return self._bounded(name, default, int, "a whole number", minimum, maximum)
+
+    def _bounded(self, name: str, default: N, cast: Callable[[str], N], what: str, minimum: N,
+                 maximum: N | None) -> N:
         raw = self.raw(name)
         if raw is None:
             return default
         try:
-            value = int(raw)
+            value = cast(raw)
         except ValueError:
-            raise SettingsError(f"{name}={raw!r}: expected a whole number") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"≥ {minimum}"
+            raise SettingsError(f"{name}={raw!r}: expected {what}") from None
+        if not (value >= minimum and (maximum is None or value <= maximum)):  # nan fails too
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"≥ {minimum:g}"
             raise SettingsError(f"{name}={raw!r}: must be {bound}")
         return value
 

@@ -1,7 +1,7 @@
 """Polling against real local servers that misbehave on purpose, with real PostgreSQL.
 
 Every test drives the real poll path (lease → fetch → parse when changed → new-entry lookup →
-record) through ``etl.polling``; the Prefect flow only wraps it in tasks.
+record) through ``etl.jobs.polling``; the Prefect flow only wraps it in tasks.
 """
 
 from __future__ import annotations

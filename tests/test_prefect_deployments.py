@@ -1,5 +1,5 @@
 """The deployments on a real ``prefect server start``: the local stack is brought up the way an
-operator does it (``etl.stack.up`` = server, process pool, ``prefect deploy --all``, a worker),
+operator does it (``etl.cli.stack.up`` = server, process pool, ``prefect deploy --all``, a worker),
 flow runs are triggered by deployment, and the results are checked in PostgreSQL and in the
 Prefect API. Everything started here is stopped by PID at the end.
 

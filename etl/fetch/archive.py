@@ -1,7 +1,7 @@
 """The raw archive: every fetched page and feed response, as WARC request + response records.
 
 Why keep raw bytes: extraction improves (a trafilatura upgrade, new settings), and pages change
-or vanish; with the archive, ``etl.reextract`` re-runs extraction without the network. WARC is
+or vanish; with the archive, ``etl.jobs.reextract`` re-runs extraction without the network. WARC is
 the format every crawler and replay tool reads (warcio, pywb, Common Crawl's tooling).
 
 Files are gzip WARCs (one gzip member per record, so any record can be read alone from its

@@ -7,7 +7,7 @@ When the page yields too little we fall back, in order, to favor_recall, the fee
 content (content:encoded) and the feed's summary, and say which one produced the row.
 
 The work is split in two so that the expensive, risky half can run in a worker process that
-may be killed (``etl.extract_pool``): :func:`extract_page` parses the page (trafilatura), and
+may be killed (``etl.parse.pool``): :func:`extract_page` parses the page (trafilatura), and
 :func:`with_feed_fallback` — cheap, never touches the page — decides the final row from it and
 the feed entry. :func:`extract_article` is both in one call.
 """
@@ -243,6 +243,6 @@ def with_feed_fallback(page: Extraction | None, entry: FeedEntry | None,
 def extract_article(html: bytes | str | None, url: str | None, entry: FeedEntry | None = None,
                     fetch_error: str | None = None, max_bytes: int | None = None) -> Extraction:
     """Never raises: every outcome, including failure, is an Extraction with a status and why.
-    Runs in the calling process; the pipeline uses ``etl.extract_pool`` instead."""
+    Runs in the calling process; the pipeline uses ``etl.parse.pool`` instead."""
     page = extract_page(html, url, max_bytes) if (html or not fetch_error) else None
     return with_feed_fallback(page, entry, fetch_error)

@@ -82,7 +82,7 @@ class ExtractionPool:
 
     def extract_pages(self, jobs: Sequence[PageJob]) -> list[Extraction | None]:
         """Extracts every page of a batch, all submitted at once; returns, in order, the page
-        half of the extraction (see ``etl.extract.extract_page``), or None for a job without
+        half of the extraction (see ``etl.parse.extract.extract_page``), or None for a job without
         a page (failed fetch). Pages refused before parsing never reach a worker."""
         results: list[Extraction | None] = [None] * len(jobs)
         pending = []

@@ -1,4 +1,4 @@
-"""Imported once by the extraction fork server (see ``etl.extract_pool``): loads trafilatura and
+"""Imported once by the extraction fork server (see ``etl.parse.pool``): loads trafilatura and
 runs one tiny extraction, so that its lazy first-call set-up (~0.2 s) is paid once, before
 forking, and not by every new or recycled worker against its per-page timeout."""
 
