@@ -24,6 +24,7 @@ class ErrorKind(StrEnum):
 
     BLOCKED = "blocked"            # refused before any request: scheme, or a non-public address
     DNS = "dns"
+    CONNECT = "connect"            # no connection (refused, unreachable)
     ROBOTS = "robots"              # robots.txt disallows the page
     HOST_BACKOFF = "host_backoff"  # the host asked us to wait (429/503 + Retry-After)
     REDIRECT = "redirect"          # a loop, or too many hops
@@ -31,6 +32,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"        # over the body cap
     TIMEOUT = "timeout"
     RESET = "reset"                # the connection broke
+    TRUNCATED = "truncated"        # closed before the body it announced was complete
     DECODING = "decoding"          # a Content-Encoding that does not decode
     PROTOCOL = "protocol"
     WARC = "warc"                  # an archived record that cannot be read back

@@ -98,11 +98,11 @@ def catalog(conn: Connection, schema: str = SCHEMA) -> tuple[list[ViewDoc], list
     views = []
     for oid, name, comment in conn.execute(_VIEWS, {"schema": schema}).all():
         cols = [tuple(r) for r in conn.execute(_COLUMNS, {"oid": oid}).all()]
-        views.append(ViewDoc(name, comment, cols))  # type: ignore[arg-type]
+        views.append(ViewDoc(name, comment, cols))
     rank = {name: i for i, name in enumerate(VIEW_ORDER)}
     views.sort(key=lambda v: (rank.get(v.name, len(rank)), v.name))
     functions = [tuple(r) for r in conn.execute(_FUNCTIONS, {"schema": schema}).all()]
-    return views, functions  # type: ignore[return-value]
+    return views, functions
 
 
 def data_dictionary(conn: Connection, schema: str = SCHEMA) -> str:

@@ -7,7 +7,7 @@ already committed, so errors are logged, not raised.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -32,7 +32,8 @@ def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[st
     if note:
         description += "\n\n" + note
     try:
-        artifact_id = create_table_artifact(table=rows, key=key, description=description)
+        # Prefect types it as a UUID or, in async callers, a coroutine; flows here are sync.
+        artifact_id = cast(UUID, create_table_artifact(table=rows, key=key, description=description))
         store.link_artifact(engine, run_id, key, artifact_id)
         return key
     except Exception as exc:  # the run's data is committed; the report is a convenience
@@ -46,9 +47,9 @@ class ProgressReport:
     def __init__(self, run_id: int, kind: str) -> None:
         self.id: UUID | None = None
         try:
-            self.id = create_progress_artifact(
+            self.id = cast(UUID, create_progress_artifact(
                 progress=0.0, key=runs.artifact_key(run_id, f"{kind}-progress"),
-                description=f"newsetl {kind} run `ingestion_runs.id = {run_id}`: share of windows done")
+                description=f"newsetl {kind} run `ingestion_runs.id = {run_id}`: share of windows done"))
         except Exception as exc:
             get_run_logger().warning("could not create the progress artifact: %s", exc)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -23,9 +23,9 @@ from etl.store import db
 from flows.artifacts import ProgressReport, publish_run_table
 from flows.submit import as_tasks
 
-_TASK: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
-plan_backfill = task(bf.prepare, name="plan-backfill", **_TASK)
-load_window = task(bf.run_window, name="backfill-window", task_run_name="window-{window.unit}", **_TASK)
+plan_backfill = task(name="plan-backfill", cache_policy=NO_CACHE, persist_result=False)(bf.prepare)
+load_window = task(name="backfill-window", task_run_name="window-{window.unit}", cache_policy=NO_CACHE,
+                   persist_result=False)(bf.run_window)
 
 
 class FlowProgress(bf.Progress):

@@ -26,15 +26,14 @@ from etl.store import db
 from flows.artifacts import publish_run_table
 from flows.submit import as_tasks
 
-_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
-sync_sources = task(store.sync_sources, name="sync-sources", **_TASK)
-poll_due_chunk = task(polling.lease_and_poll, name="poll-due-chunk", **_TASK)
-process_batch = task(batch.process_batch, name="process-batch", **_TASK)
-assign_stories = task(batch.assign_stories, name="assign-stories", **_TASK)
+sync_sources = task(name="sync-sources", cache_policy=NO_CACHE, persist_result=False)(store.sync_sources)
+poll_due_chunk = task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)(polling.lease_and_poll)
+process_batch = task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)(batch.process_batch)
+assign_stories = task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)(batch.assign_stories)
 
 
 # NEWSETL_TASK_WORKERS (≤ MAX_TASK_WORKERS) decides how many of these threads a run keeps busy.
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=MAX_TASK_WORKERS))
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=MAX_TASK_WORKERS))  # type: ignore[arg-type]
 def ingest(
     sources_file: str | None = None,
     sources: list[str] | None = None,

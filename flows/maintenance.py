@@ -18,8 +18,8 @@ from etl.store import db
 from flows.artifacts import publish_run_table
 from flows.submit import as_tasks
 
-step = task(maintenance.run_step, name="maintenance-step", task_run_name="{name}",
-            cache_policy=NO_CACHE, persist_result=False)
+step = task(name="maintenance-step", task_run_name="{name}", cache_policy=NO_CACHE,
+            persist_result=False)(maintenance.run_step)
 
 
 @flow(name="maintenance")
@@ -35,7 +35,7 @@ def maintenance_flow(recluster_days: int = 3, reextract_days: int = 7,
     names = steps or list(maintenance.STEPS)
     params = {"recluster_days": recluster_days, "reextract_days": reextract_days,
               "retention_days": retention_days, "run_retention_days": run_retention_days, "steps": names}
-    options = {
+    options: dict[str, dict[str, int | None]] = {
         "recluster": {"days": recluster_days},
         "reextract": {"days": reextract_days},
         "prune": {"retention_days": retention_days, "run_retention_days": run_retention_days},

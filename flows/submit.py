@@ -19,4 +19,4 @@ def as_tasks(*tasks: Task[..., Any]) -> Submit:
     def submit(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Pending[Any]:
         return by_fn[fn].submit(*args, **kwargs)
 
-    return submit  # type: ignore[return-value]
+    return submit

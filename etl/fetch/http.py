@@ -66,7 +66,7 @@ def check_url_allowed(url: str, allow_private: bool) -> None:
     except socket.gaierror as exc:
         raise FetchError(ErrorKind.DNS, f"cannot resolve {host}: {exc}") from exc
     for info in infos:
-        addr = info[4][0]
+        addr = str(info[4][0])
         if not _is_public(addr):
             raise FetchError(ErrorKind.BLOCKED, f"{host} resolves to non-public address {addr} "
                              "(set NEWSETL_ALLOW_PRIVATE_NETWORKS=1 to allow)")
@@ -307,12 +307,13 @@ class Fetcher:
             raise FetchError(ErrorKind.TIMEOUT, f"{phase}: {exc or 'timed out'}") from exc
         except httpx.ConnectError as exc:
             msg = str(exc)
-            kind = "dns" if any(s in msg for s in _DNS_ERRORS) else "connect"
+            kind = ErrorKind.DNS if any(s in msg for s in _DNS_ERRORS) else ErrorKind.CONNECT
             raise FetchError(kind, msg or type(exc).__name__) from exc
         except httpx.RemoteProtocolError as exc:
             msg = str(exc)
             # The server closed before the body it announced was complete.
-            kind = "truncated" if "incomplete" in msg.lower() or "complete message body" in msg else "reset"
+            kind = (ErrorKind.TRUNCATED if "incomplete" in msg.lower() or "complete message body" in msg
+                    else ErrorKind.RESET)
             raise FetchError(kind, f"{type(exc).__name__}: {msg}") from exc
         except httpx.ReadError as exc:
             raise FetchError(ErrorKind.RESET, f"{type(exc).__name__}: {exc}") from exc

@@ -128,10 +128,13 @@ def _claim_and_load(engine: Engine, fetcher: Fetcher, settings: Settings, items:
 
 def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
     """Items not stored yet; a feed's entry stored meanwhile only gets its feed reference."""
-    by_feed: dict[int | None, list[WorkItem]] = defaultdict(list)
+    by_feed: dict[int, list[WorkItem]] = defaultdict(list)
+    loose: list[WorkItem] = []  # backfilled URLs: no feed listed them
     for item in items:
-        by_feed[item.feed_id].append(item)
-    loose = by_feed.pop(None, [])
+        if item.feed_id is None:
+            loose.append(item)
+        else:
+            by_feed[item.feed_id].append(item)
     stored = store.stored_urls(engine, [i.entry.canonical_url for i in loose])
     keep: list[WorkItem] = [i for i in loose if i.entry.canonical_url not in stored]
     for feed_id, group in by_feed.items():

@@ -198,7 +198,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                     if not (p.source_ids & cited_sources):
                         continue
                     s, _m = score(art, p, cfg)
-                    if s >= cfg.cites_threshold and (story_id is None or s > sim):
+                    if s >= cfg.cites_threshold and (sim is None or s > sim):
                         story_id, relation, sim, method = p.story_id, Relation.CITES, s, "attribution"
         if story_id is not None and relation != Relation.ORIGINAL:
             for c in cites:
