@@ -95,6 +95,22 @@ class Relation(StrEnum):
     CITES = "cites"
 
 
+class MatchMethod(StrEnum):
+    """What decided an article's story (``story_articles.method``)."""
+
+    MINHASH = "minhash"            # a near-copy of a member
+    LEXICAL = "lexical"            # names, terms and numbers weighed most
+    EMBEDDING = "embedding"        # the sentence-embedding cosine weighed most
+    ATTRIBUTION = "attribution"    # it cites an outlet of the story, at the lower bar
+
+
+class ArchiveKind(StrEnum):
+    """What an archived response was (``archive_records.kind``)."""
+
+    PAGE = "page"
+    FEED = "feed"
+
+
 def _add_fields(target: object, other: object) -> None:
     """Counters: add every field of ``other`` to ``target`` (same dataclass)."""
     for f in fields(target):  # type: ignore[arg-type]
@@ -155,7 +171,7 @@ class HostBackoff:
 class ArchiveRef:
     """Where one response record lives: ``warc_file`` is relative to the archive directory."""
 
-    kind: str                 # 'page' or 'feed'
+    kind: ArchiveKind
     url: str                  # the URL the response came from (after redirects)
     warc_file: str
     offset: int               # of the response record's gzip member

@@ -31,19 +31,23 @@ def _owner(path: Path) -> str:
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, dotted module) of every import, at any depth (lazy ones included); for
-    ``from etl import x`` the module is etl.x, since x may be a submodule."""
+    """(line, dotted module) of every import, at any depth (lazy ones included). For
+    ``from a.b import c`` the module is a.b.c when c is a module of ours, else a.b."""
     out: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             assert node.level == 0, f"{path}: relative import"
-            if node.module in ("etl", "flows"):
-                out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
-            else:
-                out.append((node.lineno, node.module))
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                out.append((node.lineno, full if _is_module(full) else node.module))
     return out
+
+
+def _is_module(dotted: str) -> bool:
+    base = ETL.parent.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _target(module: str) -> str | None:
@@ -52,6 +56,27 @@ def _target(module: str) -> str | None:
     if parts[0] != "etl":
         return None
     return parts[1] if len(parts) > 1 and parts[1] != "__version__" else ""
+
+
+# Inside a stage, the same rule between its modules: each may import only those before it.
+INNER = {
+    "fetch": ["urls", "schedule", "robots", "http", "archive"],
+    "parse": ["dates", "feeds", "sitemaps", "extract", "warmup", "pool", "normalize"],
+    "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
+              "backfills"],
+    "stories": ["features", "dedup", "attribution", "scoring", "assign"],
+    "jobs": ["submit", "runs", "archiving", "polling", "batch", "cycle", "reextract", "backfill", "maintenance"],
+    "cli": ["stack", "ops", "main"],
+}
+
+
+def _inner(path: Path) -> str | None:
+    """The module's name inside its stage ('polling' for etl/jobs/polling.py, 'backfill' for
+    etl/jobs/backfill/run.py); None for the stage's __init__/__main__ and top-level modules."""
+    rel = path.relative_to(ETL).with_suffix("").parts
+    if len(rel) < 2 or rel[1] in ("__init__", "__main__"):
+        return None
+    return rel[1]
 
 
 def violations() -> list[str]:
@@ -63,7 +88,10 @@ def violations() -> list[str]:
             if module.split(".")[0] == "flows" and owner != "cli":
                 found.append(f"{where}:{line} imports {module}: only the CLI may start a flow")
             target = _target(module)
-            if target is None or target == owner:
+            if target is None:
+                continue
+            if target == owner:
+                found += _inner_violation(path, line, module)
                 continue
             if owner == "demo":
                 ok = target in DEMO_ALLOWED
@@ -80,9 +108,23 @@ def violations() -> list[str]:
     return found
 
 
+def _inner_violation(path: Path, line: int, module: str) -> list[str]:
+    owner, me = _owner(path), _inner(path)
+    parts = module.split(".")
+    target = parts[2] if len(parts) > 2 else None
+    if owner not in INNER or me is None or target is None or target == me:
+        return []
+    order = INNER[owner]
+    if target in order and me in order and order.index(target) < order.index(me):
+        return []
+    return [f"{path.relative_to(ROOT)}:{line} ({owner}.{me}) imports {module}: not before it in {owner}/"]
+
+
 def test_every_module_has_a_place_in_the_order() -> None:
     owners = {_owner(p) for p in _modules()}
     assert owners <= set(ORDER) | FOUNDATIONS | {"demo"}, owners - set(ORDER) - FOUNDATIONS
+    inner = {(_owner(p), _inner(p)) for p in _modules() if _owner(p) in INNER and _inner(p)}
+    assert {(o, m) for o, m in inner if m not in INNER[o]} == set()
 
 
 def test_a_stage_imports_only_earlier_stages_and_the_foundations() -> None:
@@ -98,10 +140,15 @@ def test_the_rule_catches_an_import_against_the_flow(tmp_path: Path, monkeypatch
     (fake / "fetch" / "bad.py").write_text("from etl.store import db\n")
     (fake / "store" / "lazy.py").write_text("def f():\n    from etl.jobs import cycle\n")
     (fake / "store" / "fine.py").write_text("from etl.parse.feeds import parse_feed\nfrom etl import models\n")
+    (fake / "jobs").mkdir()
+    (fake / "jobs" / "polling.py").write_text("from etl.jobs import batch\nfrom etl.jobs.submit import run_now\n")
+    for name in ("batch", "submit"):
+        (fake / "jobs" / f"{name}.py").write_text("")
     monkeypatch.setitem(globals(), "ETL", fake)
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     assert violations() == [
         "etl/fetch/bad.py:1 (fetch) imports etl.store (store)",
+        "etl/jobs/polling.py:1 (jobs.polling) imports etl.jobs.batch: not before it in jobs/",
         "etl/store/lazy.py:2 (store) imports etl.jobs (jobs)",
     ]
 

@@ -34,7 +34,7 @@ from warcio.warcwriter import WARCWriter
 
 from etl import __version__
 from etl.config import Settings
-from etl.models import ArchivedResponse, ArchiveRef, FetchResult
+from etl.models import ArchivedResponse, ArchiveKind, ArchiveRef, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class WarcArchive:
         assert self._fh is not None and self._name is not None
         return self._fh, self._name
 
-    def write(self, *, kind: str, url: str, status: int, headers: dict[str, str], body: bytes,
+    def write(self, *, kind: ArchiveKind, url: str, status: int, headers: dict[str, str], body: bytes,
               request_headers: dict[str, str], fetched_at: datetime | None = None) -> ArchiveRef:
         """Appends a response record and its request record; returns where the response is."""
         fetched_at = fetched_at or datetime.now(UTC)
@@ -167,7 +167,7 @@ def shared_archive(settings: Settings) -> WarcArchive | None:
         return _archives[directory]
 
 
-def archive_fetch(settings: Settings, res: FetchResult, kind: str, accept: str | None = None) -> ArchiveRef | None:
+def archive_fetch(settings: Settings, res: FetchResult, kind: ArchiveKind, accept: str | None = None) -> ArchiveRef | None:
     """Archives one fetch outcome if a response came back. Never raises: an archive problem
     (full disk, permissions) is logged and must not cost the article."""
     archive = shared_archive(settings)

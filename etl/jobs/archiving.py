@@ -15,7 +15,7 @@ from etl import store
 from etl.config import Settings
 from etl.fetch.archive import archive_fetch
 from etl.fetch.http import FEED_ACCEPT, PAGE_ACCEPT
-from etl.models import ArchiveRef, ArticleRecord, FetchResult
+from etl.models import ArchiveKind, ArchiveRef, ArticleRecord, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def archive_feed_response(engine: Engine, settings: Settings, response: FetchRes
     if response.not_modified:
         return
     try:
-        ref = archive_fetch(settings, response, "feed", FEED_ACCEPT)
+        ref = archive_fetch(settings, response, ArchiveKind.FEED, FEED_ACCEPT)
         store.index_archive(engine, [(ref, None, feed_id)])
     except Exception:
         log.exception("could not archive the feed response of %s", response.final_url)
@@ -35,7 +35,7 @@ def archive_feed_response(engine: Engine, settings: Settings, response: FetchRes
 def write_pages(settings: Settings, pages: Sequence[FetchResult]) -> list[ArchiveRef | None]:
     """Page responses to WARC records, before extraction; indexed by :func:`index_pages` once
     their articles are loaded (the index points at the article)."""
-    return [archive_fetch(settings, page, "page", PAGE_ACCEPT) for page in pages]
+    return [archive_fetch(settings, page, ArchiveKind.PAGE, PAGE_ACCEPT) for page in pages]
 
 
 def index_pages(engine: Engine, refs: Sequence[ArchiveRef | None], records: Sequence[ArticleRecord]) -> None:

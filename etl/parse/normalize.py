@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from datetime import UTC, datetime
-
-from dateutil import parser as dateparser
+from datetime import datetime
 
 from etl.fetch.urls import canonicalize
 from etl.models import ArticleRecord, Extraction, FeedEntry
+from etl.parse.dates import date_has_time, to_utc
 from etl.parse.extract import html_to_text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff]")
@@ -45,32 +44,6 @@ def normalize_inline(text: str | None) -> str | None:
 
 def content_hash(text: str | None) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
-
-
-def to_utc(value: str | datetime | None) -> datetime | None:
-    """Parses a date or datetime; naive values are taken as UTC (the convention of feeds)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        try:
-            dt = dateparser.isoparse(value)
-        except (ValueError, OverflowError):
-            try:
-                dt = dateparser.parse(value)
-            except (ValueError, OverflowError):
-                return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
-
-
-def date_has_time(value: str | None) -> bool:
-    """htmldate renders a date-only page as midnight with no offset; anything else has a time."""
-    if not value:
-        return False
-    return not (len(value) <= 10 or (value[10:] in ("T00:00:00", " 00:00:00")))
 
 
 def choose_published(page_date: str | None, feed_date: datetime | None) -> datetime | None:

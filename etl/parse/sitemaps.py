@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from defusedxml import ElementTree as SafeET
 
-from etl.parse.normalize import to_utc
+from etl.parse.dates import to_utc
 
 # A sitemap may hold 50,000 URLs and 50 MB uncompressed (sitemaps.org); cap inflation there.
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024

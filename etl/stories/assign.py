@@ -48,7 +48,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from etl.config import StoryConfig
-from etl.models import AssignCounts, Relation
+from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
@@ -174,7 +174,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
             else:
                 dedup.mark_duplicate(conn, art.id, near.original_id)
                 if member is not None:
-                    story_id, relation, method, sim = member.story_id, Relation.NEAR_DUPLICATE, "minhash", near.score
+                    story_id, relation, method, sim = member.story_id, Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
             if story_id is not None and story_id not in profiles:
                 profiles.update(_load_profiles_by_id(conn, [story_id]))
 
@@ -184,7 +184,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         active = [profiles[sid] for sid in sorted(candidates(art, inverted))
                   if profiles[sid].last >= art.time - window and profiles[sid].first <= art.time + window]
         if story_id is None:
-            best: tuple[float, int, str] | None = None
+            best: tuple[float, int, MatchMethod] | None = None
             for p in active:
                 s, m = score(art, p, cfg)
                 if best is None or s > best[0] or (s == best[0] and p.story_id < best[1]):
@@ -199,7 +199,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                         continue
                     s, _m = score(art, p, cfg)
                     if s >= cfg.cites_threshold and (sim is None or s > sim):
-                        story_id, relation, sim, method = p.story_id, Relation.CITES, s, "attribution"
+                        story_id, relation, sim, method = p.story_id, Relation.CITES, s, MatchMethod.ATTRIBUTION
         if story_id is not None and relation != Relation.ORIGINAL:
             for c in cites:
                 if c.outlet.source_id is None:

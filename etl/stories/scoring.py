@@ -19,6 +19,7 @@ from datetime import datetime
 import numpy as np
 
 from etl.config import StoryConfig
+from etl.models import MatchMethod
 
 
 @dataclass
@@ -80,7 +81,7 @@ def cosine(feats: Sequence[str], counts: Counter) -> float:
     return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
 
 
-def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
+def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, MatchMethod]:
     """(similarity, method) of an article to a story profile."""
     ent = cosine(art.entities, prof.entities)
     num = cosine(art.numbers, prof.numbers)
@@ -110,7 +111,7 @@ def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, str]:
     total -= cfg.time_penalty * min(1.0, dt / (cfg.window_hours * 3600))
     if art.entities and ent < cfg.min_entity:
         total = min(total, cfg.threshold - 1e-6)  # no shared names/places: never the same event
-    return total, ("embedding" if semantic > lexical else "lexical")
+    return total, (MatchMethod.EMBEDDING if semantic > lexical else MatchMethod.LEXICAL)
 
 
 class CandidateIndex:
