@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from sqlalchemy import Engine
 
@@ -96,16 +97,13 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
 def _in_order(submit: Submit, batches: list[list[WorkItem]], engine: Engine, fetcher: Fetcher,
               settings: Settings, in_flight: int) -> Iterator[tuple[list[WorkItem], BatchResult]]:
     """Processes the batches with at most ``in_flight`` submitted ahead, yielding them in order."""
-    waiting: deque[tuple[list[WorkItem], Pending[BatchResult]]] = deque()
+    def start(chunk: list[WorkItem]) -> tuple[list[WorkItem], Pending[BatchResult]]:
+        return chunk, submit(batch.process_batch, engine, fetcher, settings, chunk, only_new=True)
+
     todo = iter(batches)
-    for chunk in todo:
-        waiting.append((chunk, submit(batch.process_batch, engine, fetcher, settings, chunk, only_new=True)))
-        if len(waiting) >= in_flight:
-            break
+    waiting = deque(start(chunk) for chunk in islice(todo, in_flight))
     while waiting:
         chunk, pending = waiting.popleft()
         out = pending.result()
-        nxt = next(todo, None)
-        if nxt is not None:
-            waiting.append((nxt, submit(batch.process_batch, engine, fetcher, settings, nxt, only_new=True)))
+        waiting.extend(start(nxt) for nxt in islice(todo, 1))  # one in, one out
         yield chunk, out

@@ -32,9 +32,6 @@ from etl.models import (
 
 log = logging.getLogger(__name__)
 
-# The columns of the report, in order; every flow fills the same ones so runs compare.
-COLUMNS = ("source", "feeds_polled", "feeds_failed", "items", "new", "updated", "duplicates", "failed")
-
 
 class SourceTally:
     """slug → :class:`SourceCounts`, filled from the pipeline's results."""
