@@ -79,7 +79,7 @@ _FUNCTIONS = text("""
      ORDER BY p.proname""")
 
 # The order in which the dictionary presents the views (the issue's order); others follow.
-VIEW_ORDER = ("articles", "stories", "story_articles", "feed_health", "ingestion_runs")
+VIEW_ORDER = ("articles", "article_urls", "stories", "story_articles", "feed_health", "ingestion_runs")
 
 
 def _cell(value: str | None) -> str:

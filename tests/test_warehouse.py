@@ -23,6 +23,7 @@ CONTRACT = {
                  "body", "language", "authors", "categories", "tags", "image_url", "published_at",
                  "updated_at", "first_seen_at", "word_count", "extraction_status", "story_id",
                  "duplicate_of", "change_seq", "search_vector"],
+    "article_urls": ["article_id", "url", "reason", "first_seen_at"],
     "stories": ["story_id", "title", "first_published_at", "last_published_at", "article_count",
                 "source_count", "sources", "languages", "change_seq"],
     "story_articles": ["story_id", "article_id", "source", "language", "published_at", "relation"],
@@ -319,3 +320,23 @@ def test_migration_is_rerunnable_where_the_role_exists(engine: Engine, db_url: s
     finally:
         with psycopg.connect(admin_conninfo(db_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_reader_finds_an_article_and_its_story_by_a_duplicate_url(engine: Engine, reader_url: str) -> None:
+    """An exact duplicate under a second URL adds no article row, only an alias: the reader
+    holding that second URL finds the article (and its story) through warehouse.article_urls."""
+    with engine.begin() as conn:
+        ids = _seed(conn)
+        conn.execute(text("INSERT INTO article_urls (url, article_id, reason) "
+                          "VALUES ('https://wire.example/panama', :a, 'content_hash')"), {"a": ids["en"]})
+        story = conn.execute(text("INSERT INTO stories (title) VALUES ('Panama') RETURNING id")).scalar_one()
+        conn.execute(text("INSERT INTO story_articles (story_id, article_id, relation) VALUES (:s, :a, 'original')"),
+                     {"s": story, "a": ids["en"]})
+    with psycopg.connect(admin_conninfo(reader_url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT u.article_id, u.reason, u.first_seen_at IS NOT NULL, a.canonical_url, a.story_id "
+            "FROM warehouse.article_urls u JOIN warehouse.articles a USING (article_id) "
+            "WHERE u.url = 'https://wire.example/panama'").fetchone()
+        assert row == (ids["en"], "content_hash", True, "https://f24.example/en", story)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM public.article_urls")
