@@ -66,7 +66,7 @@ INNER = {
               "backfills"],
     "stories": ["features", "dedup", "attribution", "scoring", "assign"],
     "jobs": ["submit", "runs", "archiving", "polling", "batch", "cycle", "reextract", "backfill", "maintenance"],
-    "cli": ["stack", "ops", "main"],
+    "cli": ["stack", "render", "listings", "ops", "main"],
 }
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
+import psycopg
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from etl import store
-from etl.config import load_settings
+from etl.cli import listings, render
+from etl.config import SettingsError, SourcesError, load_settings
 from etl.store import db, migrations
 
 app = typer.Typer(help="newsetl: news feeds → articles → PostgreSQL.", no_args_is_help=True,
@@ -97,7 +103,8 @@ def _span(secs: float | None) -> str:
 
 
 def feed_health(r: dict) -> str:
-    """One feed's health as `newsetl status` prints it (rich markup); the why is in "last error"."""
+    """One feed's health as `newsetl status --wide` prints it (rich markup), from a row of
+    :func:`etl.cli.listings.feed_rows`; the why is in "last error"."""
     from etl.fetch.schedule import is_stale
 
     if not r["active"]:
@@ -110,10 +117,10 @@ def feed_health(r: dict) -> str:
         parts = ["[green]OK[/green]"]
     if r.get("host_parked_until"):
         parts.append(f"[yellow]host parked until {r['host_parked_until']:%Y-%m-%d %H:%M}Z[/yellow]")
-    newest = r.get("newest_entry_at") or r.get("last_new_entry_at")
-    if r["last_polled_at"] is not None and is_stale(newest_entry_at=newest, entry_gap=r.get("entry_interval")):
+    newest = r.get("newest_entry_at") or r.get("last_new_article_at")
+    if r["last_polled_at"] is not None and is_stale(newest_entry_at=newest, entry_gap=r.get("usual_entry_gap_seconds")):
         parts.append(f"[magenta]stale: nothing new for {_ago(newest).removesuffix(' ago')}, "
-                     f"usually every {_span(r['entry_interval'])}[/magenta]")
+                     f"usually every {_span(r['usual_entry_gap_seconds'])}[/magenta]")
     return " · ".join(parts)
 
 
@@ -134,40 +141,204 @@ def reextract(
                   f"{res.failed} failed extraction, {res.missing} missing from the archive")
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (keys documented in docs/cli.md) instead of a table.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="Every column in full, however wide the lines get.")]
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Exit 1 with one line on stderr (no traceback) when the database or the settings fail:
+    cron and CI see a failure, the operator sees why. Usage errors exit 2 (click's rule)."""
+    try:
+        yield
+    except (SettingsError, SourcesError) as exc:
+        typer.echo(f"newsetl: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except (SQLAlchemyError, psycopg.Error) as exc:  # psycopg's own: the migration step connects directly
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"newsetl: database error: {first}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _engine() -> Engine:
+    return db.get_engine(db.connect(load_settings()))
+
+
+def _short_health(f: dict) -> str:
+    """The health cell at 80 columns: one or two words (the full text is in --wide / --json)."""
+    word = {"ok": "[green]OK[/green]", "failing": f"[red]FAILING {f['consecutive_failures']}×[/red]",
+            "never_polled": "[yellow]never polled[/yellow]", "inactive": "[dim]inactive[/dim]"}[f["health"]]
+    if f["stale"]:
+        word += " [magenta]stale[/magenta]"
+    if f["host_parked_until"]:
+        word += " [yellow]parked[/yellow]"
+    return word
+
+
+STATUS_COLUMNS = (
+    render.Column("source", "source", 8, 1, max_width=14),
+    render.Column("feed", "feed", 24, 2, max_width=40, url=True),
+    render.Column("health", "health", 10, 0, max_width=30),
+    render.Column("lang", "lang", 4, 5, max_width=5),
+    render.Column("last_poll", "last poll", 9, 4, max_width=10),
+    render.Column("http", "HTTP", 4, 7, max_width=4, justify="right"),
+    render.Column("next_poll", "next poll", 9, 8, max_width=10),
+    render.Column("new_24h", "new 24h", 7, 6, max_width=7, justify="right"),
+    render.Column("total", "total", 5, 9, max_width=8, justify="right"),
+    render.Column("error", "last error", 16, 3, max_width=60),
+)
+
+
 @app.command()
-def status() -> None:
+def status(
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+    max_failures: Annotated[int, typer.Option("--max-failures", min=1, help="Exit 1 when an active feed failed this many polls in a row.")] = 1,
+    stale_hours: Annotated[float, typer.Option("--stale-hours", min=0, help="Exit 1 when an active feed is stale (nothing new for much longer than usual) and silent this many hours; 0 never.")] = 24.0,
+) -> None:
     """Health of every feed: OK / failing since when and why / host parked / stale, next poll,
-    new entries in the last 24 h."""
-    settings = load_settings()
-    engine = db.get_engine(db.connect(settings))
-    rows = store.feed_status(engine)
-    table = Table(title="Feeds", show_lines=False)
-    for col in ("source", "feed", "lang", "health", "last poll", "HTTP", "next poll", "new 24h", "total", "last error"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        feed = r["url"] if r.get("registry_url") in (None, r["url"]) else f"{r['url']} (moved from {r['registry_url']})"
-        error = r["last_error"] or ""
-        if r.get("host_parked_until") and r.get("host_parked_reason") and "parked" not in error:
-            error = f"{error} (host: {r['host_parked_reason']})".strip()
-        table.add_row(r["slug"], feed, r["language"] or "", feed_health(r), _ago(r["last_polled_at"]),
-                      str(r["last_http_status"] or ""), _ago(r["next_poll_at"]) if r["active"] else "",
-                      str(r["new_24h"]), str(r["articles_total"]), error)
-    console.print(table)
+    new entries in the last 24 h. Exits 1 when a feed is failing or stale past the thresholds."""
+    thresholds = listings.Thresholds(max_failures=max_failures, stale_hours=stale_hours)
+    with _failures():
+        feeds = listings.feed_rows(_engine(), thresholds)
+    alerting = [f for f in feeds if f["alerting"]]
+    if as_json:
+        render.print_json({"ok": not alerting,
+                           "thresholds": {"max_failures": max_failures, "stale_hours": stale_hours},
+                           "feeds": [render.pick(f, listings.FEED_KEYS) for f in feeds]})
+    else:
+        console = Console()
+        rows = []
+        for f in feeds:
+            feed = f["feed_url"]
+            if wide and f["registry_url"] != f["feed_url"]:
+                feed = f"{feed} (moved from {f['registry_url']})"
+            error = f["last_error"] or ""
+            if f["host_parked_until"] and f["host_parked_reason"] and "parked" not in error:
+                error = f"{error} (host: {f['host_parked_reason']})".strip()
+            rows.append({"source": f["source"], "feed": feed, "lang": f["language"] or "",
+                         "health": feed_health(f) if wide else _short_health(f),
+                         "last_poll": _ago(f["last_polled_at"]), "http": f["last_http_status"] or "",
+                         "next_poll": _ago(f["next_poll_at"]) if f["active"] else "",
+                         "new_24h": f["new_24h"], "total": f["articles_total"], "error": error})
+        render.print_table(console, "Feeds", STATUS_COLUMNS, rows, wide=wide, empty="no feeds configured")
+        for f in alerting:
+            console.print(f"[red]ALERT[/red] {f['source']} {f['feed_url']}: {'; '.join(f['problems'])}",
+                          soft_wrap=True)
+    if alerting:
+        raise typer.Exit(1)
+
+
+ARTICLE_COLUMNS = (
+    render.Column("id", "id", 4, 0, justify="right"),
+    render.Column("source", "source", 8, 2, max_width=14),
+    render.Column("lang", "lang", 4, 4, max_width=5),
+    render.Column("published", "published (UTC)", 16, 3, max_width=16),
+    render.Column("status", "status", 6, 6, max_width=12),
+    render.Column("words", "words", 5, 7, justify="right"),
+    render.Column("title", "title", 30, 1),
+    render.Column("url", "url", 24, 5, max_width=50, url=True),
+)
 
 
 @app.command()
-def articles(limit: Annotated[int, typer.Option("--limit", "-n")] = 20) -> None:
+def articles(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
     """The latest articles."""
-    settings = load_settings()
-    engine = db.get_engine(db.connect(settings))
-    table = Table(title=f"Latest {limit} articles")
-    for col in ("id", "source", "lang", "published (UTC)", "status", "words", "title"):
-        table.add_column(col, overflow="fold")
-    for r in store.latest_articles(engine, limit):
-        table.add_row(str(r["id"]), r["slug"], r["language"] or "",
-                      r["published_at"].strftime("%Y-%m-%d %H:%M") if r["published_at"] else "",
-                      r["extraction_status"], str(r["word_count"] or 0), r["title"] or "")
-    console.print(table)
+    with _failures():
+        rows = listings.article_rows(_engine(), limit)
+    if as_json:
+        render.print_json({"articles": [render.pick(r, listings.ARTICLE_KEYS) for r in rows]})
+        return
+    render.print_table(Console(), f"Latest {limit} articles", ARTICLE_COLUMNS, [
+        {"id": r["article_id"], "source": r["source"], "lang": r["language"] or "",
+         "published": f"{r['published_at']:%Y-%m-%d %H:%M}" if r["published_at"] else "",
+         "status": r["extraction_status"], "words": r["word_count"] or 0,
+         "title": Text(r["title"] or ""), "url": r["url"]} for r in rows], wide=wide, empty="no articles")
+
+
+def _utc(d: datetime | None) -> datetime | None:
+    return d.replace(tzinfo=UTC) if d is not None and d.tzinfo is None else d
+
+
+def _day(ts: datetime | None) -> str:
+    return f"{ts:%Y-%m-%d %H:%M}" if ts else ""
+
+
+STORY_COLUMNS = (
+    render.Column("id", "id", 4, 0, justify="right"),
+    render.Column("title", "title", 30, 1),
+    render.Column("first", "first (UTC)", 16, 4, max_width=16),
+    render.Column("last", "last (UTC)", 16, 3, max_width=16),
+    render.Column("articles", "arts", 4, 2, justify="right"),
+    render.Column("outlets", "outlets", 8, 5, max_width=30),
+    render.Column("languages", "langs", 5, 6, max_width=20),
+)
+
+
+@app.command("stories")
+def stories_cmd(
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Only stories with an article published on or after this date/time (UTC).")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="Only stories with an article from this outlet (slug).")] = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Only stories with an article in this language (ISO 639-1).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """The latest stories (one real-world event across outlets and languages), from the warehouse views."""
+    with _failures():
+        rows = listings.story_rows(_engine(), since=_utc(since), source=source, lang=lang, limit=limit)
+    if as_json:
+        render.print_json({"stories": [render.pick(r, listings.STORY_KEYS) for r in rows]})
+        return
+    render.print_table(Console(), "Stories", STORY_COLUMNS, [
+        {"id": r["story_id"], "title": Text(r["title"] or ""), "first": _day(r["first_published_at"]),
+         "last": _day(r["last_published_at"]), "articles": r["article_count"],
+         "outlets": ",".join(r["outlets"]), "languages": ",".join(r["languages"])} for r in rows],
+        wide=wide, empty="no stories")
+
+
+STORY_ARTICLE_COLUMNS = (
+    render.Column("id", "id", 4, 0, justify="right"),
+    render.Column("relation", "relation", 8, 1, max_width=8),
+    render.Column("source", "outlet", 8, 2, max_width=14),
+    render.Column("lang", "lang", 4, 3, max_width=5),
+    render.Column("time", "published (UTC)", 16, 5, max_width=16),
+    render.Column("title", "title", 24, 4),
+    render.Column("url", "url", 24, 6, max_width=50, url=True),
+)
+
+
+@app.command("story")
+def story_cmd(
+    story_id: Annotated[int, typer.Argument(help="Story id (see `newsetl stories`).")],
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """One story: its articles with outlet, language, time, title, URL and relation
+    (member / near-dup / cites)."""
+    with _failures():
+        detail = listings.story_detail(_engine(), story_id)
+    if detail is None:
+        typer.echo(f"newsetl: no story {story_id}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        render.print_json({"story": render.pick(detail["story"], listings.STORY_KEYS),
+                           "articles": [render.pick(a, listings.STORY_ARTICLE_KEYS) for a in detail["articles"]]})
+        return
+    head = detail["story"]
+    console = Console()
+    console.print(Text(f"story {head['story_id']}: {head['title'] or '(untitled)'}"), soft_wrap=not wide)
+    console.print(f"{head['article_count']} article(s), {_day(head['first_published_at'])} → "
+                  f"{_day(head['last_published_at'])} UTC; outlets: {', '.join(head['outlets'])}; "
+                  f"languages: {', '.join(head['languages'])}", markup=False)
+    render.print_table(console, "Articles", STORY_ARTICLE_COLUMNS, [
+        {"id": a["article_id"], "relation": a["relation"], "source": a["source"], "lang": a["language"] or "",
+         "time": _day(a["published_at"] or a["first_seen_at"]), "title": Text(a["title"] or ""), "url": a["url"]}
+        for a in detail["articles"]], wide=wide, empty="no articles")
 
 
 @app.command()
