@@ -2,8 +2,12 @@
 
 Feeds are published to be polled, so only page fetches ask robots.txt. The file is fetched
 through our own Fetcher (same SSRF checks, size cap, politeness and User-Agent) and read by
-``urllib.robotparser``. Availability rules follow RFC 9309: a 4xx means "no rules" (allow
-all); a 5xx, a 429 or no answer means "assume complete disallow" for a while, then ask again.
+``protego``, which follows RFC 9309 where ``urllib.robotparser`` does not: ``*`` and ``$`` in
+paths (``Disallow: /*/amp$``), the longest matching rule wins whatever the order (``Allow:
+/news/`` does not open ``Disallow: /news/private``), and an ``Allow`` wins a tie. It also
+reads ``Crawl-delay``, ``Request-rate`` and ``Sitemap:`` lines. Availability rules (ours,
+from RFC 9309): a 4xx means "no rules" (allow all); a 5xx, a 429 or no answer means "assume
+complete disallow" for a while, then ask again.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
+from urllib.parse import urljoin, urlsplit
+
+from protego import Protego
 
 ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
 ROBOTS_TTL = 24 * 3600.0        # RFC 9309: do not use a cached copy for more than 24 h
@@ -26,10 +31,27 @@ RobotsFetch = Callable[[str, float], tuple[int | None, bytes, str | None]]
 
 @dataclass
 class _Entry:
-    parser: RobotFileParser | None   # None: allow everything
+    parser: Protego | None           # None: allow everything
     disallow_all: bool
     expires: float                   # time.monotonic()
     reason: str
+
+
+def parse_robots(body: bytes | str) -> Protego:
+    """A robots.txt body (bytes are decoded as UTF-8, bad bytes replaced) → its rules."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    return Protego.parse(text)
+
+
+def sitemaps_in(body: bytes | str, base_url: str) -> list[str]:
+    """The ``Sitemap:`` URLs of a robots.txt, absolute (relative ones resolved against
+    ``base_url``), in file order, each once."""
+    found: list[str] = []
+    for url in parse_robots(body).sitemaps:
+        url = urljoin(base_url, url.strip())
+        if url and url not in found:
+            found.append(url)
+    return found
 
 
 def origin_of(url: str) -> str:
@@ -63,9 +85,7 @@ class RobotsCache:
         status, body, error_kind = self._fetch(robots_url, min_interval)
         now = time.monotonic()
         if error_kind is None and status is not None and 200 <= status < 300:
-            parser = RobotFileParser(robots_url)
-            parser.parse(body.decode("utf-8", errors="replace").splitlines())
-            return _Entry(parser, False, now + ROBOTS_TTL, "robots.txt")
+            return _Entry(parse_robots(body), False, now + ROBOTS_TTL, "robots.txt")
         if status is not None and 400 <= status < 500 and status != 429:  # 429 is "come back later"
             return _Entry(None, False, now + ROBOTS_TTL, f"robots.txt HTTP {status}: no rules")
         why = f"HTTP {status}" if status else (error_kind or "no answer")
@@ -77,13 +97,26 @@ class RobotsCache:
         entry = self._entry(url, min_interval)
         if entry.disallow_all:
             return False, f"robots.txt disallows {url}: {entry.reason}, assuming complete disallow"
-        if entry.parser is None or entry.parser.can_fetch(self._agent, url):
+        if entry.parser is None or entry.parser.can_fetch(url, self._agent):
             return True, entry.reason
         return False, f"robots.txt disallows {url}"
 
     def crawl_delay(self, url: str, min_interval: float = 1.0) -> float | None:
+        """Seconds between requests the site asks of us: ``Crawl-delay``, or the spacing a
+        ``Request-rate: n/s`` implies, whichever is longer; capped at :data:`MAX_CRAWL_DELAY`."""
         entry = self._entry(url, min_interval)
         if entry.parser is None:
             return None
-        delay = entry.parser.crawl_delay(self._agent)
+        delay = entry.parser.crawl_delay(self._agent) or 0.0
+        rate = entry.parser.request_rate(self._agent)
+        if rate is not None and rate.requests:
+            delay = max(delay, rate.seconds / rate.requests)
         return min(float(delay), MAX_CRAWL_DELAY) if delay else None
+
+    def sitemaps(self, url: str, min_interval: float = 1.0) -> list[str]:
+        """The ``Sitemap:`` URLs of the robots.txt of ``url``'s origin (cached like the rules)."""
+        entry = self._entry(url, min_interval)
+        if entry.parser is None:
+            return []
+        base = f"{origin_of(url)}/robots.txt"
+        return list(dict.fromkeys(urljoin(base, u.strip()) for u in entry.parser.sitemaps))

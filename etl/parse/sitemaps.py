@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from defusedxml import ElementTree as SafeET
 
+from etl.fetch.robots import sitemaps_in
 from etl.parse.dates import to_utc
 
 # A sitemap may hold 50,000 URLs and 50 MB uncompressed (sitemaps.org); cap inflation there.
@@ -77,17 +78,9 @@ def url_date(url: str) -> date | None:
 
 
 def robots_sitemaps(body: bytes | str, base_url: str) -> list[str]:
-    """The ``Sitemap:`` lines of a robots.txt (case-insensitive, any position, relative allowed)."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    found: list[str] = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() == "sitemap" and value.strip():
-            url = urljoin(base_url, value.strip())
-            if url not in found:
-                found.append(url)
-    return found
+    """The ``Sitemap:`` lines of a robots.txt (case-insensitive, any position, relative allowed),
+    read by the same parser (protego) that decides what we may fetch."""
+    return sitemaps_in(body, base_url)
 
 
 def _local(tag: object) -> str:
