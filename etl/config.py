@@ -144,6 +144,7 @@ class Settings:
     archive_dir: Path | None = None          # None → <home>/archive
     archive_max_bytes: int = 1024 * 1024 * 1024
     archive_enabled: bool = True
+    pushgateway: str | None = None           # Prometheus Pushgateway each flow run pushes to
     stories: StoryConfig = StoryConfig()
     retention: Retention = Retention()
 
@@ -197,6 +198,7 @@ def load_settings(sources_file: str | Path | None = None,
         archive_dir=env.path("NEWSETL_ARCHIVE_DIR"),
         archive_max_bytes=env.integer("NEWSETL_ARCHIVE_MAX_BYTES", 1024 * 1024 * 1024, minimum=1),
         archive_enabled=env.flag("NEWSETL_ARCHIVE", True),
+        pushgateway=env.raw("NEWSETL_PUSHGATEWAY"),
         stories=StoryConfig(
             window_hours=env.number("NEWSETL_STORY_WINDOW_HOURS", 72.0, minimum=0.001),
             threshold=env.number("NEWSETL_STORY_THRESHOLD", 0.40),

@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 
 from etl.config import load_settings
 from etl.jobs import backfill as bf
+from etl.jobs.metrics import STAGES, pushed_after
 from etl.jobs.runs import Run, run_record
 from etl.models import RunKind, WindowStatus
 from etl.store import db
@@ -25,7 +26,7 @@ from flows.submit import as_tasks
 
 plan_backfill = task(name="plan-backfill", cache_policy=NO_CACHE, persist_result=False)(bf.prepare)
 load_window = task(name="backfill-window", task_run_name="window-{window.unit}", cache_policy=NO_CACHE,
-                   persist_result=False)(bf.run_window)
+                   persist_result=False)(STAGES.timed("backfill", bf.run_window))
 
 
 class FlowProgress(bf.Progress):
@@ -82,8 +83,9 @@ def backfill(
         error, params = exc, {"mode": mode, "sources": sources, "since": since, "until": until,
                               "urls_file": urls_file, "warc_files": warc_files, "sitemap_urls": sitemap_urls,
                               "window_days": window_days}
-    with run_record(engine, RunKind.BACKFILL, params, report_kind="backfill", flow_run_id=flow_run.get_id(),
-                    publish=publish_run_table) as run:
+    with pushed_after(engine, settings.pushgateway, "backfill"), \
+            run_record(engine, RunKind.BACKFILL, params, report_kind="backfill", flow_run_id=flow_run.get_id(),
+                       publish=publish_run_table) as run:
         if error is not None:
             raise error  # after the run row exists, so that `ingestion_runs` shows it
         progress = FlowProgress(run)

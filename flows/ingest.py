@@ -20,16 +20,22 @@ from etl import store
 from etl.config import MAX_TASK_WORKERS, load_settings, load_sources
 from etl.jobs import batch, polling
 from etl.jobs.cycle import run_cycle
+from etl.jobs.metrics import STAGES, pushed_after
 from etl.jobs.runs import run_record
 from etl.models import RunKind
 from etl.store import db
 from flows.artifacts import publish_run_table
 from flows.submit import as_tasks
 
-sync_sources = task(name="sync-sources", cache_policy=NO_CACHE, persist_result=False)(store.sync_sources)
-poll_due_chunk = task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)(polling.lease_and_poll)
-process_batch = task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)(batch.process_batch)
-assign_stories = task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)(batch.assign_stories)
+# Each unit is timed for the stage-duration histogram the run pushes (etl.jobs.metrics).
+sync_sources = task(name="sync-sources", cache_policy=NO_CACHE, persist_result=False)(
+    STAGES.timed("sync", store.sync_sources))
+poll_due_chunk = task(name="poll-due-chunk", cache_policy=NO_CACHE, persist_result=False)(
+    STAGES.timed("poll", polling.lease_and_poll))
+process_batch = task(name="process-batch", cache_policy=NO_CACHE, persist_result=False)(
+    STAGES.timed("process", batch.process_batch))
+assign_stories = task(name="assign-stories", cache_policy=NO_CACHE, persist_result=False)(
+    STAGES.timed("stories", batch.assign_stories))
 
 
 # NEWSETL_TASK_WORKERS (≤ MAX_TASK_WORKERS) decides how many of these threads a run keeps busy.
@@ -44,8 +50,9 @@ def ingest(
     settings = load_settings(sources_file)
     engine = db.get_engine(db.connect(settings))
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
-    with run_record(engine, RunKind(kind), params, report_kind="ingest", flow_run_id=flow_run.get_id(),
-                    publish=publish_run_table) as run:
+    with pushed_after(engine, settings.pushgateway, "ingest"), \
+            run_record(engine, RunKind(kind), params, report_kind="ingest", flow_run_id=flow_run.get_id(),
+                       publish=publish_run_table) as run:
         run_cycle(engine, settings, run_id=run.id, registry=load_sources(settings.sources_file),
                   slugs=sources or [], force=force, report=run.report,
                   submit=as_tasks(sync_sources, poll_due_chunk, process_batch, assign_stories))

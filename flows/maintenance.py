@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from etl.config import load_settings
 from etl.jobs import maintenance
+from etl.jobs.metrics import pushed_after
 from etl.jobs.runs import run_record
 from etl.models import RunKind, StepStatus
 from etl.store import db
@@ -40,8 +41,9 @@ def maintenance_flow(recluster_days: int = 3, reextract_days: int = 7,
         "reextract": {"days": reextract_days},
         "prune": {"retention_days": retention_days, "run_retention_days": run_retention_days},
     }
-    with run_record(engine, RunKind.MAINTENANCE, params, report_kind="maintenance", flow_run_id=flow_run.get_id(),
-                    publish=publish_run_table) as run:
+    with pushed_after(engine, settings.pushgateway, "maintenance"), \
+            run_record(engine, RunKind.MAINTENANCE, params, report_kind="maintenance",
+                       flow_run_id=flow_run.get_id(), publish=publish_run_table) as run:
         results = maintenance.run_steps(engine, settings, names, options, submit=as_tasks(step))
         for r in results:
             (logger.warning if r.status == StepStatus.FAILED else logger.info)("%s: %s %s", r.name, r.status, r.detail)

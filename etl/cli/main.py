@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -339,6 +340,30 @@ def story_cmd(
         {"id": a["article_id"], "relation": a["relation"], "source": a["source"], "lang": a["language"] or "",
          "time": _day(a["published_at"] or a["first_seen_at"]), "title": Text(a["title"] or ""), "url": a["url"]}
         for a in detail["articles"]], wide=wide, empty="no articles")
+
+
+@app.command()
+def metrics(
+    serve: Annotated[bool, typer.Option("--serve", help="Serve /metrics over HTTP until interrupted (else print once).")] = False,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 9464,
+    addr: Annotated[str, typer.Option("--addr", help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+) -> None:
+    """Prometheus metrics from the database: feed health, run counters, durations (docs/metrics.md)."""
+    from etl.jobs import metrics as m
+
+    with _failures():
+        engine = _engine()
+        if not serve:
+            typer.echo(m.exposition(engine), nl=False)
+            return
+        server, _thread = m.serve(engine, port=port, addr=addr)
+    typer.echo(f"serving Prometheus metrics on http://{addr}:{port}/metrics (Ctrl-C stops)", err=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
 
 
 @app.command()
