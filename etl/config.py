@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from etl import __version__
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCES = REPO_ROOT / "deploy" / "sources.toml"
+
+
+def deploy_dir() -> Path:
+    """``deploy/`` of a checkout, else the copy packed into the wheel (``etl/_deploy``: the
+    default sources registry and ``prefect.yaml``), so that ``pip install newsetl`` has them."""
+    checkout = REPO_ROOT / "deploy"
+    return checkout if (checkout / "sources.toml").is_file() else Path(__file__).resolve().parent / "_deploy"
+
+
+DEFAULT_SOURCES = deploy_dir() / "sources.toml"
 # The flows' thread pools are sized once, at import; NEWSETL_TASK_WORKERS picks how many of
 # these threads a run keeps busy.
 MAX_TASK_WORKERS = 32
@@ -292,5 +301,6 @@ def load_sources(path: str | Path) -> list[Source]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SourcesError(f"cannot read sources file {path}: {exc}") from exc
+        raise SourcesError(f"cannot read sources file {path}: {exc}; pass --sources FILE or set "
+                           f"NEWSETL_SOURCES to a registry like deploy/sources.toml (see README)") from exc
     return parse_sources(text, origin=str(path))

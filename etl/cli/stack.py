@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import psutil
 
-from etl.config import REPO_ROOT
+from etl.config import REPO_ROOT, deploy_dir
 
 DEFAULT_POOL = "newsetl-process"
 DEFAULT_PORT = 4200
@@ -40,7 +40,7 @@ class StackConfig:
     port: int = DEFAULT_PORT
     pool: str = DEFAULT_POOL
     repo: Path = REPO_ROOT
-    prefect_file: Path = REPO_ROOT / "deploy" / "prefect.yaml"
+    prefect_file: Path = deploy_dir() / "prefect.yaml"
     ui: bool = True
     worker: bool = True
     env: dict[str, str] = field(default_factory=dict)   # extra environment for every process
