@@ -149,7 +149,7 @@ def test_the_installed_wheel_clusters_the_panama_story_across_languages(
 
 @pytest.mark.skipif(os.environ.get("NEWSETL_SLOW_TESTS") != "1",
                     reason="fresh venv + full dependency install takes minutes; set NEWSETL_SLOW_TESTS=1")
-def test_a_fresh_venv_installs_the_product(wheel: Path, tmp_path: Path) -> None:
+def test_a_fresh_venv_installs_the_product(wheel: Path, engine: Engine, db_url: str, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "-c", str(ROOT / "requirements.lock"),
@@ -163,3 +163,13 @@ def test_a_fresh_venv_installs_the_product(wheel: Path, tmp_path: Path) -> None:
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert int(probe.stdout.strip()) >= 2
     assert subprocess.run([str(venv / "bin" / "newsetl"), "--help"], capture_output=True).returncode == 0
+    # and with nothing but that install, the demo's Panama story spans en/es/fr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSETL_", "PYTHONPATH"))}
+    env.update(NEWSETL_DATABASE_URL=db_url, NEWSETL_HOME=str(tmp_path / "home"), NEWSETL_ALLOW_PRIVATE_NETWORKS="1")
+    run = subprocess.run([str(venv / "bin" / "python"), "-c", DEMO_SCRIPT], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["etl"].startswith(str(venv)) and out["encoder"] is True
+    panama = [s for s in out["stories"] if "Panam" in (s["title"] or "") or "Darién" in (s["title"] or "")]
+    assert panama and {"en", "es", "fr"} <= set(panama[0]["languages"]), out["stories"][:3]
