@@ -147,6 +147,7 @@ def test_the_installed_wheel_clusters_the_panama_story_across_languages(
     assert {"france24", "voa"} <= set(panama[0]["sources"]), panama[0]
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.skipif(os.environ.get("NEWSETL_SLOW_TESTS") != "1",
                     reason="fresh venv + full dependency install takes minutes; set NEWSETL_SLOW_TESTS=1")
 def test_a_fresh_venv_installs_the_product(wheel: Path, engine: Engine, db_url: str, tmp_path: Path) -> None:
