@@ -149,6 +149,7 @@ def article_count(engine: Engine) -> int:
         return conn.execute(query("article_count")).scalar_one()
 
 
+@retry_transient("indexing the archive")
 def index_archive(engine: Engine, refs: Sequence[tuple[ArchiveRef | None, str | None, int | None]]) -> int:
     """Indexes archived responses: ``(ArchiveRef, canonical_url of the article or None,
     feed_id or None)`` each; the article id is looked up by canonical URL. Idempotent."""

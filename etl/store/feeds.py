@@ -149,6 +149,7 @@ def feed_status(conn: Connection | Engine) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(query("feed_status")).mappings()]
 
 
+@retry_transient("listing held feeds")
 def held_feeds(engine: Engine, worker: str, slugs: Sequence[str] = ()) -> dict[str, int]:
     """Active feeds leased by other workers right now (holder → count): what this run skipped."""
     with engine.connect() as conn:
