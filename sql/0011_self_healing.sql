@@ -15,6 +15,7 @@ ALTER TABLE ingestion_runs ADD CONSTRAINT ingestion_runs_status_check
     CHECK (status IN ('running', 'completed', 'failed', 'abandoned'));
 CREATE INDEX ingestion_runs_running_idx ON ingestion_runs (id) WHERE status = 'running';
 
+COMMENT ON COLUMN warehouse.ingestion_runs.finished_at IS 'End time (UTC); NULL while running; for an abandoned run, when a later run found it dead.';
 COMMENT ON COLUMN warehouse.ingestion_runs.status IS '''running'', ''completed'', ''failed'' or ''abandoned'' (the run''s process died; closed by a later run or by maintenance).';
 
 -- Rows and values that could not be stored as they came: an entry refused (a link too long to
