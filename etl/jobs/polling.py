@@ -36,6 +36,7 @@ from etl.fetch.schedule import (
 )
 from etl.fetch.urls import host_of
 from etl.jobs.archiving import archive_feed_response
+from etl.jobs.runs import reap_dead_runs
 from etl.jobs.submit import Submit, run_now
 from etl.models import (
     ErrorKind,
@@ -239,6 +240,8 @@ def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int |
     run_started = store.db_now(engine)
     results: list[PollResult] = []
     while True:
+        if results:  # a run that died since our start (or the last round) leaves its leases to us
+            reap_dead_runs(engine, except_run=run_id)
         pending = [submit(lease_and_poll, engine, fetcher, settings, run_id, worker=worker,
                           run_started=run_started, slugs=list(slugs), force=force) for _ in range(loops)]
         found = [r for p in pending for r in p.result()]
