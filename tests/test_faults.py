@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from etl.config import Settings, load_settings, load_sources
@@ -138,11 +139,14 @@ def test_hostile_fields_cost_one_row_at_most_and_validators_are_saved(engine: En
     assert counts.articles_new == 7
 
 
+@pytest.mark.parametrize("runner", ["cycle", "prefect-flow"])
 def test_a_row_the_database_refuses_fails_alone_and_a_failed_batch_is_no_poison_pill(
-        engine: Engine, tmp_path: Path) -> None:
+        engine: Engine, tmp_path: Path, runner: str, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Faults from the database itself: a trigger refuses one row (its batch loads row by row,
     the rest of the batch is stored); another refuses a page claim, so one whole batch fails —
-    the batches of the other source still load, and the run completes."""
+    the batches of the other source still load, and the run completes (also as a real Prefect
+    flow run, where the failed batch is a failed task run)."""
     with engine.begin() as conn:
         conn.execute(text("""
             CREATE FUNCTION test_refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -172,7 +176,14 @@ def test_a_row_the_database_refuses_fails_alone_and_a_failed_batch_is_no_poison_
             for i in range(2):
                 web.route(f"/poison/{i}", static(page(f"poison {i}")))
             path = sources_file(tmp_path, {"apoison": [web.url("/poison.xml")], "good": [web.url("/good.xml")]})
-            out = ingest_once(engine, settings_for(path, task_workers=2))
+            if runner == "cycle":
+                errors = ingest_once(engine, settings_for(path, task_workers=2))["counts"].errors
+            else:
+                request.getfixturevalue("prefect_harness")
+                from flows.ingest import ingest
+
+                monkeypatch.setenv("NEWSETL_TASK_WORKERS", "2")
+                errors = ingest(sources_file=str(path), force=True)["errors"]
         with engine.connect() as conn:
             assert conn.execute(text("SELECT status FROM ingestion_runs")).scalar_one() == "completed"
             titles = set(conn.execute(text("SELECT title FROM articles")).scalars())
@@ -185,7 +196,7 @@ def test_a_row_the_database_refuses_fails_alone_and_a_failed_batch_is_no_poison_
             assert etags == {True: '"g"', False: None}
             # Alpha and Gamma got their stories
             assert conn.execute(text("SELECT count(*) FROM story_articles")).scalar_one() == 2
-        assert out["counts"].errors >= 2  # the row and the batch
+        assert errors >= 2  # the row and the batch
     finally:
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER test_refuse_row ON articles; DROP FUNCTION test_refuse_row();"
