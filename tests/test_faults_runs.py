@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from etl import store
 from etl.config import load_sources
-from etl.jobs.runs import reap_dead_runs
+from etl.jobs.runs import process_home, reap_dead_runs
 from etl.models import ArticleRecord, ExtractionStatus
 from etl.store import db, migrations
 from tests.test_extract import PARAS
@@ -115,7 +115,7 @@ def test_a_dead_runs_leases_and_claims_are_taken_over_at_once_and_its_row_abando
             web.route(f"/p/{name}", static(page(f"{name} story")))
         settings = settings_for(sources_file(tmp_path, feeds))
         store.sync_sources(engine, load_sources(settings.sources_file))
-        here = socket.gethostname()
+        here = process_home()
         killed = _insert_run(engine, here, dead_pid(), 1.0)          # this host, process gone
         silent = _insert_run(engine, "elsewhere", 4242, 3600.0)     # another host, heartbeat stale
         alive = _insert_run(engine, "elsewhere", 4243, 1.0)         # another host, beating
@@ -124,7 +124,7 @@ def test_a_dead_runs_leases_and_claims_are_taken_over_at_once_and_its_row_abando
             for feed_id, (run_id, host) in zip(ids, [(killed, here), (silent, "elsewhere"), (alive, "elsewhere")],
                                                strict=True):
                 conn.execute(text("UPDATE feeds SET leased_until = now() + interval '900 s', leased_by = :w "
-                                  "WHERE id = :id"), {"w": f"{host}:1:{run_id}", "id": feed_id})
+                                  "WHERE id = :id"), {"w": f"{host.split()[0]}:1:{run_id}", "id": feed_id})
             conn.execute(text("INSERT INTO page_claims VALUES (:u, :o, now() + interval '300 s')"),
                          {"u": web.url("/p/a"), "o": f"run:{killed}:batch"})
         out = ingest_once(engine, settings)
@@ -141,13 +141,18 @@ def test_a_dead_runs_leases_and_claims_are_taken_over_at_once_and_its_row_abando
 
 
 def test_maintenance_closes_dead_runs_too(engine: Engine) -> None:
-    dead = _insert_run(engine, socket.gethostname(), dead_pid(), 1.0)
+    dead = _insert_run(engine, process_home(), dead_pid(), 1.0)
+    # the same host name in another PID namespace (another container): its pid says nothing here
+    other_ns = _insert_run(engine, f"{socket.gethostname()} pid:[1]", dead_pid(), 1.0)
     assert reap_dead_runs(engine) == [dead]
     assert reap_dead_runs(engine) == []  # once
     with engine.connect() as conn:
         row = conn.execute(text("SELECT status, finished_at, error FROM ingestion_runs WHERE id = :i"),
                            {"i": dead}).one()
     assert row.status == "abandoned" and row.finished_at is not None and "died" in row.error
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM ingestion_runs WHERE id = :i"),
+                            {"i": other_ns}).scalar_one() == "running"
 
 
 def test_articles_a_dead_run_loaded_without_stories_are_assigned_by_the_next_run(

@@ -139,16 +139,25 @@ HEARTBEAT_SECONDS = 10.0
 STALE_SECONDS = 120.0
 
 
+def process_home() -> str:
+    """Where a pid means something: the host name plus the PID namespace (two containers may
+    share a host name, never a PID namespace), e.g. ``worker-1 pid:[4026531836]``."""
+    try:
+        return f"{socket.gethostname()} {os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return socket.gethostname()
+
+
 def this_process() -> tuple[str, int, float]:
     """(host, pid, process start time): who runs a run, and a pid that cannot be mistaken for
     a later process that got the same number."""
     pid = os.getpid()
-    return socket.gethostname(), pid, psutil.Process(pid).create_time()
+    return process_home(), pid, psutil.Process(pid).create_time()
 
 
 def is_dead(run: store.RunningRun, host: str) -> bool:
-    """A run's process is gone: on this host, its pid no longer runs (or is another process
-    now); anywhere, its heartbeat has been silent for ``STALE_SECONDS``."""
+    """A run's process is gone: on this host (and PID namespace), its pid no longer runs (or is
+    another process now); anywhere, its heartbeat has been silent for ``STALE_SECONDS``."""
     if run.silent_seconds > STALE_SECONDS:
         return True
     if run.host != host or run.pid is None:
@@ -166,7 +175,7 @@ def reap_dead_runs(engine: Engine, except_run: int | None = None) -> list[int]:
     """Closes the rows of dead runs as ``abandoned`` and frees their feed leases and page
     claims, so that this run takes their work over at once instead of waiting for the leases
     to expire. Returns the ids closed. Run by every run at its start and by maintenance."""
-    host = socket.gethostname()
+    host = process_home()
     dead = [r.id for r in store.running_runs(engine, except_run) if is_dead(r, host)]
     closed = store.abandon_runs(engine, dead, "abandoned: its process died (found by a later run)")
     if closed:
