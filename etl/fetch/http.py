@@ -413,6 +413,9 @@ class Fetcher:
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate, br"},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
+            # No proxies from the environment: a proxy's transport would connect past the
+            # guard (the guard must see, and connect to, the real destination).
+            trust_env=False,
             # A pool no larger than the global cap: httpcore scans the whole pool on every
             # request (quadratically), and polling many hosts keeps it full. Keep-alive equals
             # the pool size on purpose: with fewer, httpcore evicts "idle" connections that
