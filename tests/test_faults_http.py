@@ -228,3 +228,15 @@ def test_a_name_resolving_to_loopback_is_refused_at_connect_by_the_fetcher() -> 
         web.route("/a", static("x"))
         res = f.fetch(f"http://localhost:{web.port}/a", max_bytes=100, min_interval=0)
     assert res.error_kind == "blocked" and "non-public address" in res.error and web.requests == []
+
+
+def test_the_total_deadline_starts_with_the_request_not_with_the_politeness_wait() -> None:
+    """The wait for a host's turn is ours, not the server's: a fetch that waited 1.5 s for its
+    slot still has its whole 1 s total for the request."""
+    settings = replace(load_settings(), total_timeout=1.0, read_timeout=1.0, connect_timeout=1.0)
+    with TestWeb() as web, Fetcher(settings) as f:
+        url = web.route("/a", static("x"))
+        assert f.fetch(url, max_bytes=100, min_interval=1.5, allow_private=True).ok
+        second = f.fetch(url, max_bytes=100, min_interval=1.5, allow_private=True)
+    assert second.ok, second.error
+    assert second.elapsed_ms >= 1000  # it did wait for its turn (a lower bound, never an upper one)

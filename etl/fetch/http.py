@@ -8,6 +8,7 @@ a form the database can keep.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import logging
 import socket
@@ -210,6 +211,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
+
+
 class GuardedBackend(httpcore.SyncBackend):
     """httpcore's network backend with the SSRF guard at the only place it cannot be raced:
     the host is resolved once, every address checked, and the socket connected to a checked
@@ -222,7 +226,13 @@ class GuardedBackend(httpcore.SyncBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        addrs = resolve_checked(host, port, _scope.allow_private, self._resolve)
+        # The lookup too ends at the deadline (getaddrinfo cannot be interrupted: it finishes
+        # in a resolver thread, unwaited for).
+        lookup = _RESOLVERS.submit(resolve_checked, host, port, _scope.allow_private, self._resolve)
+        try:
+            addrs = lookup.result(timeout=_remaining(timeout, "connect"))
+        except concurrent.futures.TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host}: total time over {_scope.total:.0f}s") from exc
         last: Exception | None = None
         for addr in addrs:
             try:
@@ -510,7 +520,9 @@ class Fetcher:
         if accept:
             headers["Accept"] = accept
         started = time.monotonic()
-        deadline = started + self.settings.total_timeout
+        # The total deadline starts with the first request actually sent (after the politeness
+        # waits, which are ours, not the server's) and covers every hop after it.
+        clock: list[float] = []
         seen: set[str] = {url}
         current = url
         try:
@@ -527,7 +539,7 @@ class Fetcher:
                     if not ok:
                         raise FetchError(ErrorKind.ROBOTS, why)
                     interval = max(interval, self.robots.crawl_delay(current, min_interval) or 0.0)
-                status, resp_headers, body = self._get_once(current, headers, max_bytes, deadline, interval, allow)
+                status, resp_headers, body = self._get_once(current, headers, max_bytes, clock, interval, allow)
                 result.status, result.headers, result.final_url = status, resp_headers, current
                 if status in (429, 503):
                     parked = self._note_backoff(host, status, resp_headers)
@@ -557,9 +569,11 @@ class Fetcher:
         return result
 
     def _get_once(
-        self, url: str, headers: dict[str, str], max_bytes: int, deadline: float, min_interval: float,
+        self, url: str, headers: dict[str, str], max_bytes: int, clock: list[float], min_interval: float,
         allow_private: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
+        """One request, once this host's turn and a global slot are ours. ``clock`` holds the
+        fetch's deadline once its first request starts (empty before)."""
         host = urlsplit(url).hostname or ""
         # Wait for the host's turn before taking a global slot, so a slow host never holds
         # slots that requests to other hosts could use.
@@ -573,8 +587,11 @@ class Fetcher:
                     wait = 0.0
                 if wait > 0:
                     time.sleep(min(wait, 3600.0))
-            with self._global, request_scope(deadline, allow_private, self.settings.total_timeout):
-                return self._stream(url, headers, max_bytes, deadline)
+            with self._global:
+                if not clock:
+                    clock.append(time.monotonic() + self.settings.total_timeout)
+                with request_scope(clock[0], allow_private, self.settings.total_timeout):
+                    return self._stream(url, headers, max_bytes, clock[0])
         finally:
             self.gate.release(host)
 
