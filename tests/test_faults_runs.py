@@ -188,3 +188,18 @@ def test_the_cli_says_when_feeds_were_skipped_for_a_live_run() -> None:
     said = cap.get()
     assert "skipped 3 feed(s) leased by another live run (hostB:12:6)" in said
     assert "closed 2 dead run(s) as abandoned (4, 5)" in said
+
+
+def test_maintenance_prunes_old_ingest_errors_with_the_poll_log(engine: Engine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl.config import load_settings
+    from etl.jobs import maintenance
+
+    monkeypatch.setenv("NEWSETL_RETENTION_DAYS", "30")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ingest_errors (kind, detail, created_at) VALUES "
+                          "('row_failed', 'old', now() - interval '40 days'), ('row_failed', 'new', now())"))
+    result = maintenance.prune(engine, load_settings())
+    assert result.status == "ok" and "1 ingest_errors row(s)" in result.detail
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT detail FROM ingest_errors")).scalars().all() == ["new"]

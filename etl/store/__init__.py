@@ -37,6 +37,7 @@ from etl.store.runs import (
     add_story_counts,
     finish_run,
     heartbeat,
+    prune_ingest_errors,
     record_ingest_errors,
     running_runs,
     unstoried_articles,
@@ -47,7 +48,8 @@ from etl.store.runs import (
 from etl.store.sources import sync_sources
 
 __all__ = [
-    "RunningRun", "abandon_runs", "heartbeat", "held_feeds", "record_ingest_errors", "running_runs",
+    "RunningRun", "abandon_runs", "heartbeat", "held_feeds", "prune_ingest_errors", "record_ingest_errors",
+    "running_runs",
     "unstoried_articles",
     "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",
     "claim_pages", "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run",

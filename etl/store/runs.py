@@ -75,6 +75,12 @@ def record_ingest_errors(engine: Engine, run_id: int | None, errors: Sequence[In
              "url": e.url, "detail": e.detail} for e in errors])
 
 
+def prune_ingest_errors(engine: Engine, cutoff: datetime) -> int:
+    """Retention: deletes ``ingest_errors`` rows older than ``cutoff``."""
+    with engine.begin() as conn:
+        return conn.execute(query("prune_ingest_errors"), {"cutoff": cutoff}).rowcount
+
+
 @retry_transient("looking for articles without a story")
 def unstoried_articles(engine: Engine, since: datetime) -> list[int]:
     with engine.connect() as conn:
