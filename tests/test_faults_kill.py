@@ -90,8 +90,8 @@ def _reset(engine: Engine) -> None:
 KILL_POINTS: dict[str, str] = {
     # the run row exists: start-up (registry sync, reaping, before any lease)
     "start-up": "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
-    # feeds leased and being polled, nothing loaded yet
-    "polling": "SELECT count(*) FROM feeds WHERE leased_until > now()",
+    # feeds leased and being polled (or just polled), nothing loaded yet
+    "polling": "SELECT count(*) FROM feeds WHERE leased_until > now() OR last_polled_at IS NOT NULL",
     # a third of the articles loaded: batches in flight, stories behind
     "loading": "SELECT count(*) FROM articles",
 }
