@@ -240,3 +240,55 @@ def test_the_total_deadline_starts_with_the_request_not_with_the_politeness_wait
         second = f.fetch(url, max_bytes=100, min_interval=1.5, allow_private=True)
     assert second.ok, second.error
     assert second.elapsed_ms >= 1000  # it did wait for its turn (a lower bound, never an upper one)
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` that is its own CA (cryptography, already a dependency)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_keeps_the_server_name_while_connecting_to_the_checked_address(tmp_path: Path) -> None:
+    """HTTPS to a name the guard resolved to 127.0.0.1: the handshake sends the name (SNI) and
+    the certificate is verified against the name, not the address."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "news.test")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    seen_sni: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, name, ctx: seen_sni.append(name)  # type: ignore[assignment,misc]
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+
+    def loopback(host: str, port: int, **_kw: object) -> list[tuple]:
+        return [(2, 1, 6, "", ("127.0.0.1", port))]
+
+    web = TestWeb()
+    web.server.socket = server_ctx.wrap_socket(web.server.socket, server_side=True)
+    with web:
+        web.route("/x", static("secure"))
+        transport = GuardedTransport(httpx.Limits(max_connections=1), GuardedBackend(resolve=loopback), client_ctx)
+        with httpx.Client(transport=transport) as client, \
+                request_scope(time.monotonic() + 10, allow_private=True, total=10):
+            resp = client.get(f"https://news.test:{web.port}/x")
+    assert resp.status_code == 200 and resp.text == "secure"
+    assert seen_sni == ["news.test"] and web.requests[0][2]["host"] == f"news.test:{web.port}"

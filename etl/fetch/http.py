@@ -249,10 +249,11 @@ class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`GuardedBackend`. httpx 0.28 takes no network backend
     argument (encode/httpx#3180), so the pool is rebuilt with the same settings and ours."""
 
-    def __init__(self, limits: httpx.Limits, backend: httpcore.NetworkBackend | None = None) -> None:
+    def __init__(self, limits: httpx.Limits, backend: httpcore.NetworkBackend | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(limits=limits)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+            ssl_context=ssl_context or httpx.create_ssl_context(), max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
             network_backend=backend or GuardedBackend())
