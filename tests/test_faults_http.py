@@ -89,6 +89,11 @@ def test_decoding_is_capped_step_by_step_and_chains_and_zstd_is_refused() -> Non
     gz = zlib.compressobj(6, zlib.DEFLATED, 31)
     chained = brotli.compress(gz.compress(text_) + gz.flush())  # gzip applied first, then br
     assert b"".join(decode_capped([chained[:100], chained[100:]], "gzip, br", 10**6)) == text_
+    members = b""
+    for part in (b"first member ", b"second member"):  # gzip allows several members in a row
+        g = zlib.compressobj(6, zlib.DEFLATED, 31)
+        members += g.compress(part) + g.flush()
+    assert b"".join(decode_capped([members[:7], members[7:]], "gzip", 100)) == b"first member second member"
     raw = zlib.compressobj(6, zlib.DEFLATED, -15)  # "deflate" sent without the zlib header
     assert b"".join(decode_capped([raw.compress(text_) + raw.flush()], "deflate", 10**6)) == text_
     pieces = []
