@@ -66,6 +66,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    ABANDONED = "abandoned"    # its process died; closed by a later run or by maintenance
 
 
 class WindowStatus(StrEnum):
@@ -241,6 +242,23 @@ class Extraction:
     page_canonical_url: str | None = None
 
 
+class IngestErrorKind(StrEnum):
+    """What ``ingest_errors`` records (a row or value that could not be stored as it came)."""
+
+    ENTRY_REFUSED = "entry_refused"    # not loaded at all (e.g. a link over the length limit)
+    VALUE_DROPPED = "value_dropped"    # loaded without one value (e.g. a year-0001 date)
+    ROW_FAILED = "row_failed"          # its own load failed; the rest of its batch loaded
+
+
+@dataclass(frozen=True)
+class IngestError:
+    kind: IngestErrorKind
+    detail: str
+    url: str | None = None
+    feed_id: int | None = None
+    source_id: int | None = None
+
+
 @dataclass
 class ArticleRecord:
     """One row of ``articles`` plus the feed reference that brought it."""
@@ -270,6 +288,7 @@ class ArticleRecord:
     image_url: str | None = None
     word_count: int | None = None
     page_canonical_url: str | None = None
+    notes: list[str] = field(default_factory=list)  # values normalization dropped (recorded, not stored on the row)
 
 
 # --- store --------------------------------------------------------------------------------------
@@ -367,6 +386,7 @@ class LoadResult:
     unchanged: int = 0
     duplicates: int = 0  # exact duplicates: no row added, URL and feed reference recorded
     new_ids: list[int] = field(default_factory=list, compare=False)  # inserted rows, for the dedup/story stage
+    failed: list[tuple[str, str]] = field(default_factory=list, compare=False)  # (canonical URL, error) of rows not stored
 
 
 # --- jobs ---------------------------------------------------------------------------------------
@@ -390,6 +410,7 @@ class PollResult:
     items: list[WorkItem]
     # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
     pending_validators: Validators | None = None
+    errors: list[IngestError] = field(default_factory=list)  # entries refused, values dropped
 
 
 @dataclass
@@ -401,6 +422,7 @@ class BatchResult:
     duplicates: int = 0  # exact duplicates (no row added)
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
     deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
+    errors: list[IngestError] = field(default_factory=list)  # rows refused or failed, values dropped
 
     def add(self, other: "BatchResult") -> None:
         self.inserted += other.inserted
@@ -409,6 +431,7 @@ class BatchResult:
         self.failed += other.failed
         self.duplicates += other.duplicates
         self.new_ids.extend(other.new_ids)
+        self.errors.extend(other.errors)
 
 
 # --- stories and reports ------------------------------------------------------------------------

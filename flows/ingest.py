@@ -9,7 +9,7 @@ runs per flow run.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -45,7 +45,7 @@ def ingest(
     sources: list[str] | None = None,
     force: bool = False,
     kind: Literal["scheduled", "manual", "demo"] = "manual",
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Poll the due feeds of the registry (all of them with ``force``) and load new articles."""
     settings = load_settings(sources_file)
     engine = db.get_engine(db.connect(settings))
@@ -53,9 +53,12 @@ def ingest(
     with pushed_after(engine, settings.pushgateway, "ingest"), \
             run_record(engine, RunKind(kind), params, report_kind="ingest", flow_run_id=flow_run.get_id(),
                        publish=publish_run_table) as run:
-        run_cycle(engine, settings, run_id=run.id, registry=load_sources(settings.sources_file),
-                  slugs=sources or [], force=force, report=run.report,
-                  submit=as_tasks(sync_sources, poll_due_chunk, process_batch, assign_stories))
-    summary = {"run_id": run.id, **asdict(run.counts)}
+        cycle = run_cycle(engine, settings, run_id=run.id, registry=load_sources(settings.sources_file),
+                          slugs=sources or [], force=force, report=run.report,
+                          submit=as_tasks(sync_sources, poll_due_chunk, process_batch, assign_stories))
+    # feeds_held: due feeds skipped because another live run holds their lease (by holder);
+    # runs_abandoned: dead runs this run closed (their leases and claims it took over)
+    summary = {"run_id": run.id, **asdict(run.counts), "feeds_held": dict(cycle.held),
+               "runs_abandoned": list(run.abandoned)}
     get_run_logger().info("ingest finished: %s", summary)
     return summary

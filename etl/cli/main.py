@@ -88,6 +88,11 @@ def _print_summary(summary: dict) -> None:
         f"{summary['articles_new']} new article(s), {summary['articles_updated']} updated, "
         f"{summary['errors']} error(s)"
     )
+    if summary.get("runs_abandoned"):
+        console.print(f"closed {len(summary['runs_abandoned'])} dead run(s) as abandoned "
+                      f"({', '.join(map(str, summary['runs_abandoned']))}) and took over their leases")
+    for holder, n in (summary.get("feeds_held") or {}).items():
+        console.print(f"skipped {n} feed(s) leased by another live run ({holder})", markup=False)
 
 
 def _when(ts: datetime | None) -> str:
@@ -376,6 +381,7 @@ def demo(port: Annotated[int, typer.Option(help="Port of the demo sites on 127.0
     settings = load_settings()
     demo_dir = settings.home / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
+    db.connect(settings, migrate=True)  # the demo sets its database up
     with DemoSites(port=port) as sites:
         sources_path = demo_dir / "sources.toml"
         sources_path.write_text(sites.sources_toml(min_request_interval=0.05), encoding="utf-8")

@@ -115,7 +115,12 @@ def stack_up(
     port: Annotated[int, typer.Option(help="Port of the Prefect API and UI on 127.0.0.1.")] = stack.DEFAULT_PORT,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve Prefect's web UI.")] = True,
 ) -> None:
-    """Start a Prefect server, create the process pool, deploy deploy/prefect.yaml, start a worker."""
+    """Apply pending migrations, then start a Prefect server, create the process pool, deploy
+    deploy/prefect.yaml, start a worker."""
+    from etl.store import migrations
+
+    applied = migrations.upgrade(db.resolve_database_url(load_settings()))
+    console.print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     try:
         stack.up(_stack_config(port, ui), say=console.print)
     except stack.StackError as exc:

@@ -7,6 +7,7 @@ rest of the batch loads. Plain functions, so it runs and is tested without Prefe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -21,8 +22,11 @@ from etl import store, stories
 from etl.config import Settings, StoryConfig
 from etl.fetch.http import PAGE_ACCEPT, Fetcher
 from etl.jobs import archiving
+from etl.jobs.runs import reap_dead_runs
 from etl.models import (
     REFUSED_FETCHES,
+    IngestError,
+    IngestErrorKind,
     ArticleRecord,
     AssignCounts,
     BatchResult,
@@ -32,7 +36,7 @@ from etl.models import (
     WorkItem,
 )
 from etl.parse.extract import with_feed_fallback
-from etl.parse.normalize import build_record
+from etl.parse.normalize import RefusedEntry, build_record, storable_entry
 from etl.parse.pool import ExtractionPool, PageJob, shared_pool
 
 log = logging.getLogger(__name__)
@@ -65,12 +69,20 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem])
 
 
 def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
-                  pool: ExtractionPool) -> list[ArticleRecord]:
+                  pool: ExtractionPool, errors: list[IngestError] | None = None) -> list[ArticleRecord]:
     """Extracts every page of the batch — all submitted to the worker pool at once — then
-    applies the feed fallbacks and normalizes."""
+    applies the feed fallbacks and normalizes. A record that cannot be built (normalization
+    refuses it, or a bug) is left out and added to ``errors``; values it dropped too."""
+    return [r for r in _build_aligned(items, pages, pool, errors) if r is not None]
+
+
+def _build_aligned(items: Sequence[WorkItem], pages: Sequence[FetchResult], pool: ExtractionPool,
+                   errors: list[IngestError] | None = None) -> list[ArticleRecord | None]:
+    """:func:`build_records`, one entry per item (None where the record could not be built)."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
     page_results = pool.extract_pages(jobs)
-    records = []
+    errors = errors if errors is not None else []
+    records: list[ArticleRecord | None] = []
     for item, page, page_result in zip(items, pages, page_results, strict=True):
         if page.error_kind in REFUSED_FETCHES:
             # We chose not to fetch it (robots.txt, unsafe address/scheme): a failed row that
@@ -78,16 +90,28 @@ def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
             extraction = Extraction(status=ExtractionStatus.FAILED, error=page.describe_error())
         else:
             extraction = with_feed_fallback(page_result, item.entry, page.describe_error() or None)
-        records.append(build_record(
-            source_id=item.source_id, feed_id=item.feed_id, feed_language=item.language,
-            entry=item.entry, extraction=extraction, final_url=page.final_url,
-            http_status=page.status, fetched_at=datetime.now(UTC),
-        ))
+        try:
+            rec = build_record(
+                source_id=item.source_id, feed_id=item.feed_id, feed_language=item.language,
+                entry=item.entry, extraction=extraction, final_url=page.final_url,
+                http_status=page.status, fetched_at=datetime.now(UTC),
+            )
+        except Exception as exc:  # one entry must never cost the batch
+            kind = IngestErrorKind.ENTRY_REFUSED if isinstance(exc, RefusedEntry) else IngestErrorKind.ROW_FAILED
+            if not isinstance(exc, RefusedEntry):
+                log.exception("could not build the record of %s", item.entry.link)
+            errors.append(IngestError(kind, f"{type(exc).__name__}: {exc}", item.entry.link,
+                                      item.feed_id, item.source_id))
+            records.append(None)
+            continue
+        errors.extend(IngestError(IngestErrorKind.VALUE_DROPPED, note, rec.url, rec.feed_id, rec.source_id)
+                      for note in rec.notes)
+        records.append(rec)
     return records
 
 
 def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
-                  items: Sequence[WorkItem], only_new: bool = False) -> BatchResult:
+                  items: Sequence[WorkItem], only_new: bool = False, run_id: int | None = None) -> BatchResult:
     """Fetch → extract → normalize → load for one batch; one transaction for the load.
 
     Pages are claimed in PostgreSQL first: a page another run is fetching right now is left
@@ -95,27 +119,55 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     uncommitted and the entry is seen again if that run dies). With ``only_new`` (the ingest
     flow), entries stored since the poll — by a backfill, another worker — are only linked
     to their feed, not fetched again.
+
+    Entries whose link cannot be stored are refused first (and reported in ``errors``); the
+    page claims name the run (``run:<id>:…``), so that a later run that finds this run dead
+    frees them at once.
     """
+    items, refused = _storable(items)
     if only_new:
         items = _still_new(engine, items)
-    owner = uuid.uuid4().hex
+    owner = f"run:{run_id}:{uuid.uuid4().hex}" if run_id is not None else uuid.uuid4().hex
     try:
         result, waiting = _claim_and_load(engine, fetcher, settings, items, owner)
         # Pages another run was fetching: wait for that run to store them (then only the feed
         # reference is recorded) or to give them up (then they are fetched here).
         deadline = time.monotonic() + settings.page_claim_seconds
+        next_reap = time.monotonic() + REAP_EVERY_SECONDS
         while waiting and time.monotonic() < deadline:
             time.sleep(CLAIM_POLL_SECONDS)
+            if time.monotonic() >= next_reap:  # the owner may have died meanwhile: free its claims
+                reap_dead_runs(engine, except_run=run_id)
+                next_reap = time.monotonic() + REAP_EVERY_SECONDS
             waiting = _still_new(engine, waiting)
             more, waiting = _claim_and_load(engine, fetcher, settings, waiting, owner)
             result.add(more)
     finally:
         store.release_pages(engine, owner)
     result.deferred_feeds = sorted({i.feed_id for i in waiting if i.feed_id is not None})
+    result.errors[:0] = refused
+    result.failed += len(refused)
     return result
 
 
+def _storable(items: Sequence[WorkItem]) -> tuple[list[WorkItem], list[IngestError]]:
+    """Items whose entry can be stored (feed entries are made storable when polled; backfilled
+    URLs come here raw), and the refusals of the others."""
+    keep: list[WorkItem] = []
+    refused: list[IngestError] = []
+    for item in items:
+        try:
+            clean, _notes = storable_entry(item.entry)
+        except RefusedEntry as exc:
+            refused.append(IngestError(IngestErrorKind.ENTRY_REFUSED, str(exc), item.entry.link,
+                                       item.feed_id, item.source_id))
+            continue
+        keep.append(item if clean == item.entry else dataclasses.replace(item, entry=clean))
+    return keep, refused
+
+
 CLAIM_POLL_SECONDS = 0.2
+REAP_EVERY_SECONDS = 5.0
 
 
 def _claim_and_load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
@@ -149,12 +201,23 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
     pages = fetch_pages(fetcher, settings, items)
     store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
     refs = archiving.write_pages(settings, pages)
-    records = build_records(items, pages, shared_pool(settings))
+    errors: list[IngestError] = []
+    aligned = _build_aligned(items, pages, shared_pool(settings), errors)
+    records = [r for r in aligned if r is not None]
+    refs = [ref for ref, r in zip(refs, aligned, strict=True) if r is not None]
     loaded = store.upsert_articles(engine, records)
+    by_url = {r.canonical_url: r for r in records}
+    for url, why in loaded.failed:
+        rec = by_url.get(url)
+        errors.append(IngestError(IngestErrorKind.ROW_FAILED, why, rec.url if rec else url,
+                                  rec.feed_id if rec else None, rec.source_id if rec else None))
+    bad = {url for url, _ in loaded.failed}
     archiving.index_pages(engine, refs, records)
-    failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
+    # failed: rows stored as 'failed', rows the database refused, records never built
+    failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED or r.canonical_url in bad)
+    failed += sum(1 for r in aligned if r is None)
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
-                       loaded.duplicates, loaded.new_ids)
+                       loaded.duplicates, loaded.new_ids, errors=errors)
 
 
 def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConfig,

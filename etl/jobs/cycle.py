@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import islice
 
 from sqlalchemy import Engine
@@ -28,6 +29,8 @@ from etl.models import AssignCounts, BatchResult, PollResult, WorkItem
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_DAYS = 7
+
 
 @dataclass
 class CycleResult:
@@ -35,6 +38,7 @@ class CycleResult:
     batches: list[BatchResult] = field(default_factory=list)
     stories: AssignCounts = field(default_factory=AssignCounts)
     report: RunReport = field(default_factory=RunReport)
+    held: dict[str, int] = field(default_factory=dict)  # due feeds other live runs hold: worker → count
 
     @property
     def inserted(self) -> int:
@@ -66,10 +70,14 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
            force: bool, submit: Submit, result: CycleResult) -> CycleResult:
     # Feeds are leased a chunk per unit, task_workers units per round, until none is due:
     # concurrent runs (other workers, other machines) never poll the same feed.
+    # Articles a dead run loaded but never gave a story go first, as they would have.
+    catch_up_stories(engine, settings, run_id, submit, result)
     result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
                                     loops=settings.task_workers, submit=submit)
+    result.held = store.held_feeds(engine, polling.worker_id(run_id), slugs)
     items: list[WorkItem] = []
     for res in result.polls:
+        store.record_ingest_errors(engine, run_id, res.errors)
         result.report.add_poll(res)
         if res.outcome.failed:
             log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
@@ -77,7 +85,12 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     batches = batch.make_batches(items, settings.batch_size)
     log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
-    for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers):
+    for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers, run_id):
+        if out is None:  # the batch failed as a whole: its feeds keep their validators
+            deferred.update(i.feed_id for i in chunk if i.feed_id is not None)
+            result.report.counts.errors += 1
+            continue
+        store.record_ingest_errors(engine, run_id, out.errors)
         result.batches.append(out)
         result.report.add_batch(chunk[0].slug, out)
         deferred.update(out.deferred_feeds)
@@ -94,16 +107,56 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     return result
 
 
+def catch_up_stories(engine: Engine, settings: Settings, run_id: int | None, submit: Submit,
+                     result: CycleResult) -> None:
+    """Assigns stories to the articles of the last ``CATCH_UP_DAYS`` that no assignment has
+    processed: a run killed between loading a batch and assigning it leaves them behind."""
+    since = store.db_now(engine) - timedelta(days=CATCH_UP_DAYS)
+    ids = store.unstoried_articles(engine, since)
+    for start in range(0, len(ids), settings.batch_size):
+        chunk = ids[start:start + settings.batch_size]
+        counts = submit(batch.assign_stories, engine, chunk, settings.stories, run_id).result()
+        if counts is None:
+            result.report.counts.errors += 1
+        else:
+            result.stories.add(counts)
+    if ids:
+        log.info("assigned stories to %d article(s) left behind by an earlier run", len(ids))
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A unit that failed when submitted; ``result()`` raises its exception."""
+
+    exc: Exception
+
+    def result(self) -> BatchResult:
+        raise self.exc
+
+
 def _in_order(submit: Submit, batches: list[list[WorkItem]], engine: Engine, fetcher: Fetcher,
-              settings: Settings, in_flight: int) -> Iterator[tuple[list[WorkItem], BatchResult]]:
-    """Processes the batches with at most ``in_flight`` submitted ahead, yielding them in order."""
+              settings: Settings, in_flight: int,
+              run_id: int | None = None) -> Iterator[tuple[list[WorkItem], BatchResult | None]]:
+    """Processes the batches with at most ``in_flight`` submitted ahead, yielding them in order;
+    a batch that failed as a whole yields None (logged): one bad batch is no poison pill for
+    the batches after it, nor for the batches of other sources in flight."""
     def start(chunk: list[WorkItem]) -> tuple[list[WorkItem], Pending[BatchResult]]:
-        return chunk, submit(batch.process_batch, engine, fetcher, settings, chunk, only_new=True)
+        try:
+            return chunk, submit(batch.process_batch, engine, fetcher, settings, chunk, only_new=True,
+                                 run_id=run_id)
+        except Exception as exc:  # run_now runs the unit here: its failure surfaces at once
+            return chunk, _Failed(exc)
 
     todo = iter(batches)
     waiting = deque(start(chunk) for chunk in islice(todo, in_flight))
     while waiting:
         chunk, pending = waiting.popleft()
-        out = pending.result()
+        out: BatchResult | None
+        try:
+            out = pending.result()
+        except Exception:
+            log.exception("a batch of %d entr(ies) of %s failed; its feeds will offer them again",
+                          len(chunk), chunk[0].slug)
+            out = None
         waiting.extend(start(nxt) for nxt in islice(todo, 1))  # one in, one out
         yield chunk, out

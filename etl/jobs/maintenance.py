@@ -51,13 +51,14 @@ def reextract_failures(engine: Engine, settings: Settings, days: int = 7) -> Ste
 
 def prune(engine: Engine, settings: Settings, retention_days: int | None = None,
           run_retention_days: int | None = None) -> StepResult:
-    """Deletes poll-log rows and finished runs past their retention (``settings.retention``
+    """Deletes poll-log rows, ingest-error records and finished runs past their retention (``settings.retention``
     unless given). Articles, feeds, stories and backfill checkpoints are kept."""
     poll_days = retention_days if retention_days is not None else settings.retention.poll_days
     run_days = run_retention_days if run_retention_days is not None else settings.retention.run_days
     now = datetime.now(UTC)
     polls = store.prune_feed_polls(engine, now - timedelta(days=poll_days))
-    detail = f"deleted {polls} feed_polls row(s) older than {poll_days} d"
+    errors = store.prune_ingest_errors(engine, now - timedelta(days=poll_days))
+    detail = f"deleted {polls} feed_polls row(s) and {errors} ingest_errors row(s) older than {poll_days} d"
     try:
         runs = store.prune_runs(engine, now - timedelta(days=run_days))
     except IntegrityError as exc:  # a table of another stage still points at an old run

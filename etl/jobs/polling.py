@@ -36,9 +36,21 @@ from etl.fetch.schedule import (
 )
 from etl.fetch.urls import host_of
 from etl.jobs.archiving import archive_feed_response
+from etl.jobs.runs import reap_dead_runs
 from etl.jobs.submit import Submit, run_now
-from etl.models import ErrorKind, FeedRow, PollOutcome, PollResult, Validators, WorkItem
+from etl.models import (
+    ErrorKind,
+    FeedEntry,
+    FeedRow,
+    IngestError,
+    IngestErrorKind,
+    PollOutcome,
+    PollResult,
+    Validators,
+    WorkItem,
+)
 from etl.parse.feeds import FeedParseError, parse_feed
+from etl.parse.normalize import RefusedEntry, storable_entry
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +99,7 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
     items: list[WorkItem] = []
     gap = newest = ttl = None
     parsed_now = False
+    problems: list[IngestError] = []
     if res.ok and (force or body_hash != feed.body_hash):
         try:
             parsed = parse_feed(res.content, res.headers.get("content-type"), res.final_url,
@@ -97,7 +110,8 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
             gap = entry_interval(dates, now)
             newest = max((min(d, now) for d in dates if d is not None), default=None)
             ttl = feed_hint(parsed.ttl_minutes, parsed.update_period, parsed.update_frequency)
-            fresh = store.new_entries(engine, feed.id, parsed.entries)
+            entries, problems = storable_entries(feed, parsed.entries)
+            fresh = store.new_entries(engine, feed.id, entries)
             items = [WorkItem(feed.id, feed.source_id, feed.slug, feed.language,
                               feed.min_request_interval, e) for e in fresh]
         except FeedParseError as exc:
@@ -149,7 +163,24 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
                            if res.status == 410 else None),
         entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
     )
-    return PollResult(feed.slug, outcome, items, pending)
+    return PollResult(feed.slug, outcome, items, pending, problems)
+
+
+def storable_entries(feed: FeedRow, entries: Sequence[FeedEntry]) -> tuple[list[FeedEntry], list[IngestError]]:
+    """The entries made storable (see etl.parse.normalize); one that cannot be (a link over
+    the length limit) is left out and recorded, never allowed to fail the feed."""
+    out: list[FeedEntry] = []
+    problems: list[IngestError] = []
+    for entry in entries:
+        try:
+            clean, notes = storable_entry(entry)
+        except RefusedEntry as exc:
+            problems.append(IngestError(IngestErrorKind.ENTRY_REFUSED, str(exc), entry.link, feed.id, feed.source_id))
+            continue
+        problems.extend(IngestError(IngestErrorKind.VALUE_DROPPED, n, clean.link, feed.id, feed.source_id)
+                        for n in notes)
+        out.append(clean)
+    return out, problems
 
 
 def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow,
@@ -209,6 +240,8 @@ def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int |
     run_started = store.db_now(engine)
     results: list[PollResult] = []
     while True:
+        if results:  # a run that died since our start (or the last round) leaves its leases to us
+            reap_dead_runs(engine, except_run=run_id)
         pending = [submit(lease_and_poll, engine, fetcher, settings, run_id, worker=worker,
                           run_started=run_started, slugs=list(slugs), force=force) for _ in range(loops)]
         found = [r for p in pending for r in p.result()]

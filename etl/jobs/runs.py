@@ -11,12 +11,16 @@ Plain data, no Prefect: publishing is a callable the flows pass in.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
+import psutil
 from sqlalchemy import Engine
 
 from etl import store
@@ -119,6 +123,7 @@ class Run:
     note: str = ""
     status: RunStatus = RunStatus.COMPLETED
     error: str | None = None
+    abandoned: list[int] = field(default_factory=list)  # dead runs this run closed at its start
 
     @property
     def counts(self) -> RunCounts:
@@ -128,6 +133,82 @@ class Run:
         self.status, self.error = RunStatus.FAILED, error
 
 
+HEARTBEAT_SECONDS = 10.0
+# A run whose heartbeat has been silent this long is dead wherever it ran (another machine,
+# another container). On this host a dead process is recognised at once (see is_dead).
+STALE_SECONDS = 120.0
+
+
+def process_home() -> str:
+    """Where a pid means something: the host name plus the PID namespace (two containers may
+    share a host name, never a PID namespace), e.g. ``worker-1 pid:[4026531836]``."""
+    try:
+        return f"{socket.gethostname()} {os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return socket.gethostname()
+
+
+def this_process() -> tuple[str, int, float]:
+    """(host, pid, process start time): who runs a run, and a pid that cannot be mistaken for
+    a later process that got the same number."""
+    pid = os.getpid()
+    return process_home(), pid, psutil.Process(pid).create_time()
+
+
+def is_dead(run: store.RunningRun, host: str) -> bool:
+    """A run's process is gone: on this host (and PID namespace), its pid no longer runs (or is
+    another process now); anywhere, its heartbeat has been silent for ``STALE_SECONDS``."""
+    if run.silent_seconds > STALE_SECONDS:
+        return True
+    if run.host != host or run.pid is None:
+        return False
+    try:
+        started = psutil.Process(run.pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+    except psutil.Error:
+        return False
+    return run.pid_started is not None and abs(started - run.pid_started) > 1.0
+
+
+def reap_dead_runs(engine: Engine, except_run: int | None = None) -> list[int]:
+    """Closes the rows of dead runs as ``abandoned`` and frees their feed leases and page
+    claims, so that this run takes their work over at once instead of waiting for the leases
+    to expire. Returns the ids closed. Run by every run at its start and by maintenance."""
+    host = process_home()
+    dead = [r.id for r in store.running_runs(engine, except_run) if is_dead(r, host)]
+    closed = store.abandon_runs(engine, dead, "abandoned: its process died (found by a later run)")
+    if closed:
+        log.warning("closed %d dead run(s) as abandoned and took over their leases and claims: %s",
+                    len(closed), ", ".join(map(str, closed)))
+    return closed
+
+
+class Heartbeat:
+    """A daemon thread that refreshes the run's ``heartbeat_at`` until stopped. A database
+    hiccup skips a beat; it never stops the run."""
+
+    def __init__(self, engine: Engine, run_id: int, every: float = HEARTBEAT_SECONDS) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(engine, run_id, every),
+                                        name=f"heartbeat-{run_id}", daemon=True)
+
+    def _beat(self, engine: Engine, run_id: int, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                store.heartbeat(engine, run_id)
+            except Exception as exc:
+                log.warning("heartbeat of run %s skipped: %s", run_id, str(exc).splitlines()[0] if str(exc) else exc)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 @contextmanager
 def run_record(engine: Engine, kind: RunKind, parameters: Mapping[str, Any], *, report_kind: str,
                flow_run_id: UUID | str | None = None, publish: Publisher | None = None) -> Iterator[Run]:
@@ -135,9 +216,13 @@ def run_record(engine: Engine, kind: RunKind, parameters: Mapping[str, Any], *, 
     report. An exception in the body marks the run failed with the error (and counts it as one
     error), is recorded, then re-raised; the row is never left ``running`` by a body that
     raised. Publishing never fails a run whose data is committed."""
-    run = Run(store.start_run(engine, kind, dict(parameters), flow_run_id), report_kind)
+    host, pid, pid_started = this_process()
+    run = Run(store.start_run(engine, kind, dict(parameters), flow_run_id, host=host, pid=pid,
+                              pid_started=pid_started), report_kind)
     try:
-        yield run
+        with Heartbeat(engine, run.id):
+            run.abandoned = reap_dead_runs(engine, except_run=run.id)
+            yield run
     except BaseException as exc:
         run.fail(f"{type(exc).__name__}: {exc}")
         run.counts.errors += 1

@@ -88,6 +88,27 @@ def declares_entities(body: bytes) -> bool:
     return _ENTITY_DECL.search(prolog) is not None
 
 
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+def cut_after_entries(body: bytes, max_entries: int) -> tuple[bytes, int | None]:
+    """The document up to the start of its ``max_entries + 1``-th entry, and how many entries it
+    lists — or the body unchanged and None when it lists no more than that. feedparser spends
+    ~0.3 ms per entry (a 100,000-entry feed: 30 s) for entries we would drop anyway; cut, it
+    reads the first ``max_entries`` (the same ones the cap kept) and reports the truncation."""
+    if b"\x00" in body[:4096]:  # UTF-16/32: the byte pattern does not apply; parse it whole
+        return body, None
+    starts = _ENTRY_START.finditer(body)
+    cut = None
+    total = 0
+    for total, m in enumerate(starts, start=1):
+        if total == max_entries + 1:
+            cut = m.start()
+    if cut is None:
+        return body, None
+    return body[:cut], total
+
+
 def parse_feed(body: bytes, content_type: str | None = None, base_url: str | None = None,
                max_entries: int = 500) -> ParsedFeed:
     """Parses a feed body; raises FeedParseError when nothing usable comes out."""
@@ -96,6 +117,7 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
     if declares_entities(body):
         raise FeedParseError("refused: the document declares XML entities (<!ENTITY> in its DOCTYPE); "
                              "entity expansion and external entities are not allowed in feeds")
+    body, listed = cut_after_entries(body, max_entries)
     headers = {"content-type": content_type} if content_type else {}
     if base_url:
         headers["content-location"] = base_url
@@ -146,9 +168,10 @@ def parse_feed(body: bytes, content_type: str | None = None, base_url: str | Non
         title=feed.get("title"),
         language=(feed.get("language") or None),
         entries=entries[:max_entries],
-        entries_total=len(entries),
+        entries_total=listed if listed is not None else len(entries),
         ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
         update_period=feed.get("sy_updateperiod"),
         update_frequency=int(freq) if isinstance(freq, str) and freq.strip().isdigit() else None,
-        warning=str(parsed.get("bozo_exception"))[:500] if parsed.get("bozo") else None,
+        warning=(f"the feed lists {listed} entries; only the first {max_entries} were read" if listed is not None
+                 else str(parsed.get("bozo_exception"))[:500] if parsed.get("bozo") else None),
     )

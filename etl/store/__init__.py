@@ -21,6 +21,7 @@ from etl.store.feeds import (
     db_now,
     due_feeds,
     feed_status,
+    held_feeds,
     lease_feeds,
     new_entries,
     prune_feed_polls,
@@ -31,8 +32,15 @@ from etl.store.feeds import (
 )
 from etl.store.queries import query
 from etl.store.runs import (
+    RunningRun,
+    abandon_runs,
     add_story_counts,
     finish_run,
+    heartbeat,
+    prune_ingest_errors,
+    record_ingest_errors,
+    running_runs,
+    unstoried_articles,
     link_artifact,
     prune_runs,
     start_run,
@@ -40,6 +48,9 @@ from etl.store.runs import (
 from etl.store.sources import sync_sources
 
 __all__ = [
+    "RunningRun", "abandon_runs", "heartbeat", "held_feeds", "prune_ingest_errors", "record_ingest_errors",
+    "running_runs",
+    "unstoried_articles",
     "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",
     "claim_pages", "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run",
     "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "lease_feeds", "link_artifact", "new_entries",

@@ -6,16 +6,20 @@ Every write is keyed, so a killed run can simply be rerun.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from etl.models import ArchiveRef, ArticleRecord, ExtractionStatus, LoadResult
 from etl.store.queries import query
-from etl.store.retry import retry_on_conflict
+from etl.store.retry import is_transient, retry_on_conflict, retry_transient
+
+log = logging.getLogger(__name__)
 
 # Bodies shorter than this (teasers, "read more" summaries) are too generic to call two pages
 # the same article by their hash alone.
@@ -46,46 +50,87 @@ def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
     # story stage) rolls the whole batch back, and the batch is simply loaded again.
     ordered = [unique[url] for url in sorted(unique)]
     links = sorted((r for r in records if r.feed_id is not None), key=lambda r: (r.feed_id, r.entry_key))
-    return retry_on_conflict(lambda: _upsert_batch(engine, ordered, links, revision_reason),
-                             what=f"loading {len(ordered)} article(s)")
+    what = f"loading {len(ordered)} article(s)"
+    try:
+        return retry_on_conflict(lambda: _upsert_batch(engine, ordered, links, revision_reason), what=what)
+    except Exception as exc:
+        if isinstance(exc, DBAPIError) and is_transient(exc):
+            raise
+        # One row the database refused (whatever normalization missed) must not cost the
+        # batch: load again, each row in its own savepoint, and report the rows that failed.
+        log.warning("%s failed (%s); loading row by row", what, str(exc).splitlines()[0][:300])
+        return retry_on_conflict(lambda: _upsert_batch(engine, ordered, links, revision_reason, isolate=True),
+                                 what=what)
 
 
 def _upsert_batch(engine: Engine, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
-                  revision_reason: str) -> LoadResult:
+                  revision_reason: str, isolate: bool = False) -> LoadResult:
     result = LoadResult()
     duplicate_of: dict[str, int] = {}
     with engine.begin() as conn:
+        if not isolate:
+            _upsert_rows(conn, unique, links, revision_reason, result, duplicate_of)
+            return result
+        failed: set[str] = set()
         for rec in unique:
-            dup = _exact_duplicate(conn, rec)
-            if dup is not None:
-                duplicate_of[rec.canonical_url] = dup[0]
-                conn.execute(query("record_exact_duplicate"), {
-                    "canonical_url": rec.canonical_url, "article_id": dup[0], "reason": dup[1]})
-                result.duplicates += 1
+            try:
+                with conn.begin_nested():
+                    _upsert_rows(conn, [rec], [], revision_reason, result, duplicate_of)
+            except Exception as exc:
+                if isinstance(exc, DBAPIError) and is_transient(exc):
+                    raise
+                failed.add(rec.canonical_url)
+                result.failed.append((rec.canonical_url, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"[:500]))
+        for link in links:
+            if link.canonical_url in failed:
                 continue
-            params = asdict(rec)
-            params["revision_reason"] = revision_reason
-            row = conn.execute(query("upsert_article"), params).first()
-            if row is None:
-                result.unchanged += 1
-            elif row.inserted:
-                result.inserted += 1
-                result.new_ids.append(row.id)
-            else:
-                result.updated += 1
-        for rec in links:
-            if rec.canonical_url in duplicate_of:
-                conn.execute(query("link_duplicate_feed"), {
-                    "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
-                    "article_id": duplicate_of[rec.canonical_url]})
-            else:
-                conn.execute(query("link_article_feed"), {
-                    "feed_id": rec.feed_id, "entry_key": rec.entry_key,
-                    "entry_url": rec.url, "canonical_url": rec.canonical_url,
-                })
+            try:
+                with conn.begin_nested():
+                    _upsert_rows(conn, [], [link], revision_reason, result, duplicate_of)
+            except Exception as exc:
+                if isinstance(exc, DBAPIError) and is_transient(exc):
+                    raise
+                result.failed.append((link.canonical_url, f"feed reference: {type(exc).__name__}: "
+                                      f"{str(exc).splitlines()[0]}"[:500]))
     return result
 
 
+def _upsert_rows(conn: Connection, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
+                 revision_reason: str, result: LoadResult, duplicate_of: dict[str, int]) -> None:
+    """Writes ``unique`` rows then the ``links`` (feed references), counting into ``result``;
+    ``duplicate_of`` (canonical URL → stored article) is filled by the rows, read by the links."""
+    for rec in unique:
+        dup = _exact_duplicate(conn, rec)
+        if dup is not None:
+            duplicate_of[rec.canonical_url] = dup[0]
+            conn.execute(query("record_exact_duplicate"), {
+                "canonical_url": rec.canonical_url, "article_id": dup[0], "reason": dup[1]})
+            result.duplicates += 1
+            continue
+        params = asdict(rec)
+        del params["notes"]
+        params["revision_reason"] = revision_reason
+        row = conn.execute(query("upsert_article"), params).first()
+        if row is None:
+            result.unchanged += 1
+        elif row.inserted:
+            result.inserted += 1
+            result.new_ids.append(row.id)
+        else:
+            result.updated += 1
+    for rec in links:
+        if rec.canonical_url in duplicate_of:
+            conn.execute(query("link_duplicate_feed"), {
+                "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
+                "article_id": duplicate_of[rec.canonical_url]})
+        else:
+            conn.execute(query("link_article_feed"), {
+                "feed_id": rec.feed_id, "entry_key": rec.entry_key,
+                "entry_url": rec.url, "canonical_url": rec.canonical_url,
+            })
+
+
+@retry_transient("looking up stored URLs")
 def stored_urls(engine: Engine, canonical_urls: Sequence[str]) -> set[str]:
     """Which of these URLs already belong to a stored article (its own or another URL of it)."""
     if not canonical_urls:
@@ -104,6 +149,7 @@ def article_count(engine: Engine) -> int:
         return conn.execute(query("article_count")).scalar_one()
 
 
+@retry_transient("indexing the archive")
 def index_archive(engine: Engine, refs: Sequence[tuple[ArchiveRef | None, str | None, int | None]]) -> int:
     """Indexes archived responses: ``(ArchiveRef, canonical_url of the article or None,
     feed_id or None)`` each; the article id is looked up by canonical URL. Idempotent."""

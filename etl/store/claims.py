@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine
 
 from etl.store.queries import query
+from etl.store.retry import retry_transient
 
 
 def host_slot_reserver(engine: Engine) -> Callable[[str, float], float]:
@@ -21,6 +22,7 @@ def host_slot_reserver(engine: Engine) -> Callable[[str, float], float]:
     return reserve
 
 
+@retry_transient("claiming pages")
 def claim_pages(engine: Engine, canonical_urls: Iterable[str], owner: str, ttl: float) -> set[str]:
     """Claims pages for fetching (in URL order, so overlapping claims never deadlock) and
     returns those this run got; the others are being fetched by another run right now."""
@@ -31,6 +33,7 @@ def claim_pages(engine: Engine, canonical_urls: Iterable[str], owner: str, ttl: 
         return set(conn.execute(query("claim_pages"), {"urls": urls, "owner": owner, "ttl": ttl}).scalars())
 
 
+@retry_transient("releasing page claims")
 def release_pages(engine: Engine, owner: str) -> None:
     with engine.begin() as conn:
         conn.execute(query("release_pages"), {"owner": owner})

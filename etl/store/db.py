@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from etl.config import Settings
-from etl.store.migrations import upgrade
+from etl.store.migrations import check_current, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,16 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def connect(settings: Settings, migrate: bool = True) -> str:
-    """Resolves the database (starting the embedded one if needed) and brings its schema up to date."""
+def connect(settings: Settings, migrate: bool = False) -> str:
+    """Resolves the database (starting the embedded one if needed) and checks that its schema
+    is current (raises ``SchemaBehind`` naming what is missing). Only set-up commands pass
+    ``migrate`` (``demo``; ``db upgrade`` and ``stack up`` call ``upgrade`` themselves): a run
+    never takes the migration lock, so a run killed at start-up cannot strand it."""
     url = resolve_database_url(settings)
     if migrate:
         applied = upgrade(url)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+    else:
+        check_current(url)
     return url

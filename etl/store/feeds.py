@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from etl.models import FeedEntry, FeedRow, HostBackoff, PollOutcome, Validators
 from etl.store.queries import query
+from etl.store.retry import retry_transient
 
 
 def due_feeds(engine: Engine, slugs: Sequence[str] = (), force: bool = False) -> list[FeedRow]:
@@ -21,6 +22,7 @@ def due_feeds(engine: Engine, slugs: Sequence[str] = (), force: bool = False) ->
         return [FeedRow(**row) for row in rows]
 
 
+@retry_transient("leasing feeds")
 def lease_feeds(engine: Engine, *, worker: str, limit: int, lease_seconds: float,
                 run_started: datetime, slugs: Sequence[str] = (), force: bool = False) -> list[FeedRow]:
     """Claims up to ``limit`` due feeds for ``worker`` (FOR UPDATE SKIP LOCKED + a lease that
@@ -35,6 +37,7 @@ def lease_feeds(engine: Engine, *, worker: str, limit: int, lease_seconds: float
     return [FeedRow(**{k: v for k, v in row.items() if k in names}) for row in rows]
 
 
+@retry_transient("releasing leases")
 def release_leases(engine: Engine, worker: str, feed_ids: Sequence[int]) -> None:
     with engine.begin() as conn:
         conn.execute(query("release_leases"), {"worker": worker, "ids": list(feed_ids)})
@@ -45,6 +48,7 @@ def record_poll(engine: Engine, run_id: int | None, outcome: PollOutcome) -> Non
     record_polls(engine, run_id, [outcome])
 
 
+@retry_transient("recording polls")
 def record_polls(engine: Engine, run_id: int | None, outcomes: Sequence[PollOutcome]) -> None:
     """Many polls in one transaction (executemany): the poll log rows, each feed's new state,
     and the release of its lease. Skipped feeds only get their next poll time."""
@@ -74,18 +78,21 @@ def record_polls(engine: Engine, run_id: int | None, outcomes: Sequence[PollOutc
                                                for o in skipped])
 
 
+@retry_transient("committing validators")
 def commit_validators(engine: Engine, validators: Sequence[Validators]) -> None:
     if validators:
         with engine.begin() as conn:
             conn.execute(query("commit_validators"), [asdict(v) for v in validators])
 
 
+@retry_transient("reading the clock")
 def db_now(engine: Engine) -> datetime:
     """The database's clock: every worker compares times against the same one."""
     with engine.connect() as conn:
         return conn.execute(query("db_now")).scalar_one()
 
 
+@retry_transient("saving host back-offs")
 def save_host_backoffs(engine: Engine, backoffs: Sequence[HostBackoff]) -> None:
     """Persists Retry-After per host so that every worker and later run respects it."""
     if not backoffs:
@@ -96,6 +103,7 @@ def save_host_backoffs(engine: Engine, backoffs: Sequence[HostBackoff]) -> None:
             for b in backoffs])
 
 
+@retry_transient("reading host back-offs")
 def active_host_backoffs(engine: Engine) -> list[HostBackoff]:
     with engine.connect() as conn:
         rows = conn.execute(query("active_host_backoffs")).all()
@@ -103,6 +111,7 @@ def active_host_backoffs(engine: Engine) -> list[HostBackoff]:
             for r in rows]
 
 
+@retry_transient("finding new entries")
 def new_entries(engine: Engine, feed_id: int, entries: Iterable[FeedEntry]) -> list[FeedEntry]:
     """Entries of this feed that still need fetching.
 
@@ -138,6 +147,13 @@ def feed_status(conn: Connection | Engine) -> list[dict[str, Any]]:
         with conn.connect() as c:
             return [dict(r) for r in c.execute(query("feed_status")).mappings()]
     return [dict(r) for r in conn.execute(query("feed_status")).mappings()]
+
+
+@retry_transient("listing held feeds")
+def held_feeds(engine: Engine, worker: str, slugs: Sequence[str] = ()) -> dict[str, int]:
+    """Active feeds leased by other workers right now (holder → count): what this run skipped."""
+    with engine.connect() as conn:
+        return {r.leased_by: r.feeds for r in conn.execute(query("held_feeds"), {"worker": worker, "slugs": list(slugs)})}
 
 
 def prune_feed_polls(engine: Engine, cutoff: datetime) -> int:

@@ -162,7 +162,8 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
                     loaded.inserted, loaded.updated, loaded.unchanged, loaded.duplicates, loaded.new_ids)
             else:
                 assert fetcher is not None
-                out = batch.process_batch(engine, fetcher, settings, todo)
+                out = batch.process_batch(engine, fetcher, settings, todo, run_id=run_id)
+                store.record_ingest_errors(engine, run_id, out.errors)
                 inserted, updated, unchanged, duplicates, new_ids = (
                     out.inserted, out.updated, out.unchanged, out.duplicates, out.new_ids)
                 failed = out.failed
