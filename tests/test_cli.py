@@ -106,7 +106,7 @@ def test_status_json_is_one_document_and_ok_when_healthy(engine: Engine) -> None
     result = _invoke(["status", "--json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["ok", "thresholds", "feeds"] and doc["ok"] is True
+    assert list(doc) == ["ok", "thresholds", "feeds", "ingest_errors"] and doc["ok"] is True
     assert [f["health"] for f in doc["feeds"]] == ["ok", "ok"]
 
 
@@ -231,3 +231,24 @@ def test_columns_are_kept_by_priority_to_fit_the_width() -> None:
     assert render.fit_columns(cols, natural, 5) == [0]              # the first column always stays
     assert render.shrink([cols[0], cols[1]], [10, 50], 45) == [10, 32]  # 10 + 3 + 32 = 45
     assert render.shrink([cols[0], cols[1]], [10, 50], 20) == [10, 30]  # never below the minimum
+
+
+def test_status_shows_the_rows_not_stored_as_they_came(engine: Engine) -> None:
+    ok, _ = _feeds(engine)
+    store.record_poll(engine, None, _outcome(ok.id, ok.url, None))
+    assert json.loads(_invoke(["status", "--json"]).stdout)["ingest_errors"] == {"hours": 24, "count": 0, "latest": []}
+    long_link = "https://alpha.example/" + "x" * 3000
+    store.record_ingest_errors(engine, None, [
+        models.IngestError(models.IngestErrorKind.ENTRY_REFUSED, "link over 2048 characters", url=long_link,
+                           feed_id=ok.id, source_id=ok.source_id),
+        models.IngestError(models.IngestErrorKind.VALUE_DROPPED, "published_at 0001-01-01 outside 1990 .. now + 2 days",
+                           url="https://alpha.example/y1", feed_id=ok.id, source_id=ok.source_id)])
+    result = _invoke(["status"])
+    # a refused entry is recorded and shown, but it is not a failing feed: exit 0
+    assert result.exit_code == 0, result.output
+    assert "2 entries or values not stored as they came in the last 24 h" in result.output
+    assert "entry_refused alpha" in result.output and "value_dropped alpha" in result.output
+    assert all(len(line) <= 200 for line in result.output.splitlines())
+    doc = json.loads(_invoke(["status", "--json"]).stdout)["ingest_errors"]
+    assert doc["count"] == 2 and [e["kind"] for e in doc["latest"]] == ["value_dropped", "entry_refused"]
+    assert set(doc["latest"][0]) == set(listings.INGEST_ERROR_KEYS)

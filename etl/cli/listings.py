@@ -29,6 +29,7 @@ FEED_KEYS = ("source", "feed_url", "registry_url", "language", "active", "deacti
              "usual_entry_gap_seconds", "host_parked_until", "host_parked_reason", "new_24h", "articles_total")
 ARTICLE_KEYS = ("article_id", "source", "language", "published_at", "extraction_status", "word_count",
                 "title", "url")
+INGEST_ERROR_KEYS = ("created_at", "kind", "source", "feed_url", "url", "detail")
 STORY_KEYS = ("story_id", "title", "first_published_at", "last_published_at", "first_seen_at", "last_seen_at",
               "article_count", "outlets", "languages")
 STORY_ARTICLE_KEYS = ("article_id", "relation", "relation_detail", "source", "source_name", "language",
@@ -82,6 +83,15 @@ def feed_rows(engine: Engine, thresholds: Thresholds, now: datetime | None = Non
             "new_24h": r["new_24h"], "articles_total": r["articles_total"],
         })
     return out
+
+
+def ingest_errors(engine: Engine, hours: int = 24, limit: int = 5) -> dict[str, Any]:
+    """Entries refused, values dropped and rows that failed on their own in the last ``hours``:
+    they never fail a run (the rest loads), so this is where an operator sees them."""
+    with engine.connect() as conn:
+        rows = conn.execute(query("cli/recent_ingest_errors"), {"hours": hours, "limit": limit}).mappings().all()
+    return {"hours": hours, "count": rows[0]["total"] if rows else 0,
+            "latest": [{k: r[k] for k in INGEST_ERROR_KEYS} for r in rows]}
 
 
 def article_rows(engine: Engine, limit: int) -> list[dict[str, Any]]:

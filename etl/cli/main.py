@@ -207,11 +207,13 @@ def status(
     thresholds = listings.Thresholds(max_failures=max_failures, stale_hours=stale_hours)
     with _failures():
         feeds = listings.feed_rows(_engine(), thresholds)
+        errors = listings.ingest_errors(_engine())
     alerting = [f for f in feeds if f["alerting"]]
     if as_json:
         render.print_json({"ok": not alerting,
                            "thresholds": {"max_failures": max_failures, "stale_hours": stale_hours},
-                           "feeds": [render.pick(f, listings.FEED_KEYS) for f in feeds]})
+                           "feeds": [render.pick(f, listings.FEED_KEYS) for f in feeds],
+                           "ingest_errors": errors})
     else:
         console = Console()
         rows = []
@@ -228,6 +230,13 @@ def status(
                          "next_poll": _ago(f["next_poll_at"]) if f["active"] else "",
                          "new_24h": f["new_24h"], "total": f["articles_total"], "error": error})
         render.print_table(console, "Feeds", STATUS_COLUMNS, rows, wide=wide, empty="no feeds configured")
+        if errors["count"]:
+            console.print(f"{errors['count']} entries or values not stored as they came in the last "
+                          f"{errors['hours']} h (table ingest_errors); latest:", soft_wrap=True)
+            for e in errors["latest"]:
+                where = e["url"] or e["feed_url"] or ""
+                console.print(f"  {e['kind']} {e['source'] or ''} {where[:60]}: {e['detail'][:120]}",
+                              soft_wrap=True, markup=False, highlight=False)
         for f in alerting:
             console.print(f"[red]ALERT[/red] {f['source']} {f['feed_url']}: {'; '.join(f['problems'])}",
                           soft_wrap=True)
