@@ -123,7 +123,10 @@ def _wait(cfg: stack.StackConfig, run_ids: list[str]) -> dict[str, dict]:
     deadline = time.monotonic() + RUN_TIMEOUT
     runs: dict[str, dict] = {}
     while time.monotonic() < deadline:
-        runs = {r: _api(cfg, "GET", f"/flow_runs/{r}") for r in run_ids}
+        try:
+            runs = {r: _api(cfg, "GET", f"/flow_runs/{r}") for r in run_ids}
+        except httpx.TimeoutException:  # a busy server (its SQLite writer locked): ask again
+            continue
         if all(run["state"]["type"] in FINAL for run in runs.values()):
             return runs
         time.sleep(1)
