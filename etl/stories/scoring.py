@@ -35,6 +35,9 @@ class Item:
     entities: list[str]
     numbers: list[str]
     embedding: np.ndarray | None
+    # per-field sublinear-tf vectors (features.term_vector) for the learned join decision
+    title_vec: dict[str, float] = field(default_factory=dict)
+    body_vec: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +55,9 @@ class Profile:
     embedded_count: int = 0
     languages: set[str] = field(default_factory=set)
     source_ids: set[int] = field(default_factory=set)
+    # sums of the members' title and body term vectors (the per-field centroids)
+    title: Counter = field(default_factory=Counter)
+    body: Counter = field(default_factory=Counter)
     dirty: bool = False
 
     def add(self, art: "Item", profile_too: bool = True) -> None:
@@ -67,6 +73,8 @@ class Profile:
         self.terms.update(art.terms)
         self.entities.update(art.entities)
         self.numbers.update(art.numbers)
+        self.title.update(art.title_vec)
+        self.body.update(art.body_vec)
         if art.embedding is not None:
             self.centroid = art.embedding.copy() if self.centroid is None else self.centroid + art.embedding
             self.embedded_count += 1
