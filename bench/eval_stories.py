@@ -36,7 +36,7 @@ from etl.config import StoryConfig  # noqa: E402
 from etl.stories import decision  # noqa: E402
 
 BASELINE_TH = [round(0.05 * k, 2) for k in range(1, 11)]
-OURS_TH = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+OURS_TH = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 def pooled(preds: list[dict[str, int]]) -> dict[str, str]:
@@ -49,7 +49,14 @@ def main() -> None:
     ap.add_argument("--no-embedding", action="store_true")
     ap.add_argument("--c", type=float, default=1.0, help="inverse regularization of the logistic regression")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--features", default=",".join(sd.DEFAULT_FEATURES), help="comma-separated subset of FEATURES")
+    ap.add_argument("--min-precision", type=float, default=0.95,
+                    help="thresholds are picked among those reaching this B3 precision on every training part")
+    ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
+    ap.add_argument("--write-model", action="store_true",
+                    help="then fit on every article and write etl/stories/join_model.json with these CV scores")
     args = ap.parse_args()
+    sd.MERGE = not args.no_merge
     cfg = StoryConfig(use_embedding=not args.no_embedding)
     t0 = time.process_time()
     sets = {}
@@ -58,6 +65,8 @@ def main() -> None:
         emb = sd.embed(docs, cfg) if cfg.use_embedding else None
         sets[name] = (docs, sd.items(docs, cfg, emb), sd.folds(docs, args.folds))
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
+                               "features": args.features.split(","), "min_precision": args.min_precision,
+                               "merge": sd.MERGE,
                                "window_hours": cfg.window_hours},
                     "data_sha256": {n: sd.data_hash(n) for n in sd.SETS}, "sets": {}}
     # ours: grouped CV, training on the other folds of both sets
@@ -65,9 +74,10 @@ def main() -> None:
     chosen = []
     for k in range(args.folds):
         parts = [sd.subset(docs, its, fs[k], inside=False) for docs, its, fs in sets.values()]
-        models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c)
-        jm = decision.parse_models({"version": f"cv-{k}", "models": models})
         kind = "embedding" if cfg.use_embedding else "lexical"
+        models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c, names=args.features.split(","),
+                                       kinds=[kind], min_precision=args.min_precision)
+        jm = decision.parse_models({"version": f"cv-{k}", "models": models})
         chosen.append(models[kind]["threshold"])
         for name, (docs, its, fs) in sets.items():
             tdocs, tits = sd.subset(docs, its, fs[k], inside=True)
@@ -97,6 +107,15 @@ def main() -> None:
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
+    if args.write_model:
+        import train_stories
+
+        full_cfg = StoryConfig()  # both models are fitted (embeddings on), whatever this run scored
+        parts = [(docs, sd.items(docs, full_cfg, sd.embed(docs, full_cfg))) for docs, _its, _fs in sets.values()]
+        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / decision.MODEL_FILE,
+                                        "bench/eval_stories.py --write-model", report, args.c, args.min_precision)
+        print("wrote etl/stories/join_model.json", doc["version"],
+              {k: m["threshold"] for k, m in doc["models"].items()}, json.dumps(doc["in_sample_scores"]))
 
 
 def print_table(report: dict) -> None:

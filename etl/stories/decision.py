@@ -28,10 +28,9 @@ import functools
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,8 @@ from etl.stories import features
 from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, cosine, score
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
-            "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members")
+            "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
+            "entity_gap", "candidates")
 MODEL_FILE = "join_model.json"
 
 
@@ -98,11 +98,8 @@ def parse_models(doc: Mapping) -> JoinModels:
 @functools.cache
 def load_models(path: str | None = None) -> JoinModels:
     """The shipped weights (``etl/stories/join_model.json``), or the file at ``path``."""
-    if path is None:
-        raw = resources.files("etl.stories").joinpath(MODEL_FILE).read_text(encoding="utf-8")
-    else:
-        raw = Path(path).read_text(encoding="utf-8")
-    return parse_models(json.loads(raw))
+    file = Path(__file__).with_name(MODEL_FILE) if path is None else Path(path)
+    return parse_models(json.loads(file.read_text(encoding="utf-8")))
 
 
 @dataclass(frozen=True)
@@ -122,6 +119,12 @@ class StoryFrequency:
         for p in profiles:
             self.update(p)
 
+    def remove(self, story_id: int) -> None:
+        keys = self.keys.pop(story_id, None)
+        if keys is not None:
+            self.n -= 1
+            self.sf.subtract(keys)
+
     def update(self, p: Profile) -> None:
         new = set(p.title) | set(p.body) | set(p.terms)
         old = self.keys.get(p.story_id)
@@ -137,30 +140,30 @@ class StoryFrequency:
         return math.log((1 + self.n) / (1 + self.sf.get(term, 0))) + 1.0
 
 
+def _weights(idf: dict[str, float], freq: StoryFrequency, term: str) -> float:
+    w = idf.get(term)
+    if w is None:
+        w = idf[term] = freq.idf(term) ** 2
+    return w
+
+
 def _wcos(vec: Mapping[str, float], centroid: Mapping[str, float], idf: dict[str, float],
-          freq: StoryFrequency) -> float:
-    """IDF-weighted cosine of an article vector and a story centroid."""
+          freq: StoryFrequency, centroid_norm: Callable[[], float]) -> float:
+    """IDF-weighted cosine of an article vector and a story centroid (the centroid's norm
+    comes from the caller's cache: it is the costly part)."""
     if not vec or not centroid:
         return 0.0
     num = 0.0
     na = 0.0
     for t, a in vec.items():
-        w = idf.get(t)
-        if w is None:
-            w = idf[t] = freq.idf(t) ** 2
+        w = _weights(idf, freq, t)
         na += a * a * w
         c = centroid.get(t)
         if c:
             num += a * c * w
     if num == 0.0:
         return 0.0
-    nc = 0.0
-    for t, c in centroid.items():
-        w = idf.get(t)
-        if w is None:
-            w = idf[t] = freq.idf(t) ** 2
-        nc += c * c * w
-    return num / math.sqrt(na * nc)
+    return num / math.sqrt(na * centroid_norm())
 
 
 class Matcher:
@@ -178,6 +181,7 @@ class Matcher:
         self.freq = StoryFrequency(profiles.values())
         self._idf: dict[str, float] = {}
         self._idf_n = self.freq.n
+        self._norms: dict[tuple[int, str], tuple[int, int, float]] = {}
 
     # --- which stories -------------------------------------------------------------------
 
@@ -186,8 +190,8 @@ class Matcher:
         window = timedelta(hours=self.cfg.window_hours)
         out = []
         for sid in sorted(candidates(art, self.index)):
-            p = self.profiles[sid]
-            if p.last >= art.time - window and p.first <= art.time + window:
+            p = self.profiles.get(sid)
+            if p is not None and p.last >= art.time - window and p.first <= art.time + window:
                 out.append(p)
         return out
 
@@ -208,9 +212,9 @@ class Matcher:
         lead = {t: 1.0 for t in art.terms}
         window_s = self.cfg.window_hours * 3600
         for i, p in enumerate(profs):
-            x[i, 0] = _wcos(art.title_vec, p.title, idf, self.freq)
-            x[i, 1] = _wcos(lead, p.terms, idf, self.freq)
-            x[i, 2] = _wcos(art.body_vec, p.body, idf, self.freq)
+            x[i, 0] = _wcos(art.title_vec, p.title, idf, self.freq, functools.partial(self._norm, p, "title"))
+            x[i, 1] = _wcos(lead, p.terms, idf, self.freq, functools.partial(self._norm, p, "terms"))
+            x[i, 2] = _wcos(art.body_vec, p.body, idf, self.freq, functools.partial(self._norm, p, "body"))
             x[i, 4] = cosine(art.entities, p.entities)
             x[i, 5] = math.log1p(sum(1 for e in art.entities if e in p.entities))
             x[i, 6] = cosine(art.numbers, p.numbers)
@@ -226,7 +230,23 @@ class Matcher:
             x[i, 10] = math.log1p(p.member_count)
         if len(profs):
             x[:, 3] = x[:, 2] - x[:, 2].max()
+            x[:, 11] = x[:, 0] - x[:, 0].max()
+            x[:, 12] = x[:, 4] - x[:, 4].max()
+            x[:, 13] = math.log1p(len(profs))
         return x
+
+    def _norm(self, p: Profile, name: str) -> float:
+        """Squared IDF-weighted norm of a centroid, cached until the story or the story
+        frequencies change."""
+        key = (p.story_id, name)
+        hit = self._norms.get(key)
+        if hit is not None and hit[0] == p.version and hit[1] == self._idf_n:
+            return hit[2]
+        idf, freq = self._idf, self.freq
+        centroid: Mapping[str, float] = getattr(p, name)
+        value = sum(c * c * _weights(idf, freq, t) for t, c in centroid.items())
+        self._norms[key] = (p.version, self._idf_n, value)
+        return value
 
     @staticmethod
     def cross_lingual(art: Item, p: Profile) -> bool:
@@ -271,9 +291,48 @@ class Matcher:
         self.index.add(p, art)
         self.freq.update(p)
 
+    def merge_target(self, story_id: int) -> int | None:
+        """The story this one has converged with, if any: the most probable other story in
+        the window when the story itself is compared like an article (its centroids against
+        theirs), when that probability clears the merge bar (``cfg.merge_probability``, or
+        the join bar if higher). Only same-language evidence
+        (the learned model) merges stories."""
+        p = self.profiles[story_id]
+        item = p.as_item()
+        others = [q for q in self.active(item) if q.story_id != story_id and not self.cross_lingual(item, q)]
+        if not others:
+            return None
+        model = self.models.for_item(item)
+        x = self.features(item, others)
+        x[:, FEATURES.index("same_outlet")] = [1.0 if p.source_ids & q.source_ids else 0.0 for q in others]
+        prob = model.probability(x)
+        k = int(np.argmax(prob))
+        return others[k].story_id if prob[k] >= max(model.threshold, self.cfg.merge_probability) else None
+
+    def merge_converged(self, grown: Iterable[int]) -> list[tuple[int, int]]:
+        """Checks the stories that grew (once each, by id, at the end of a batch) and merges
+        every one that converged with another; returns the merges (from, into) in order."""
+        done: list[tuple[int, int]] = []
+        for sid in sorted(set(grown)):
+            while sid in self.profiles and (other := self.merge_target(sid)) is not None:
+                gone, sid = self.merge(sid, other)
+                done.append((gone, sid))
+        return done
+
+    def merge(self, a: int, b: int) -> tuple[int, int]:
+        """Merges two stories, keeping the older id (the smaller: ids grow with creation);
+        returns (from, into)."""
+        into, gone = min(a, b), max(a, b)
+        keep, drop = self.profiles[into], self.profiles.pop(gone)
+        keep.absorb(drop)
+        self.freq.remove(gone)
+        self.freq.update(keep)
+        self.index.add(keep)
+        return gone, into
+
 
 def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels | None = None,
-                   batch: int = 100) -> dict[int, int]:
+                   batch: int = 100, merge: bool = True) -> dict[int, int]:
     """Article id → story id for items in processing order, all in memory: the story-match
     step of ``etl.stories.assign`` without the database (no near-duplicate or attribution
     step). The benches and the dev-set evaluation run this; ``batch`` mirrors how the stage
@@ -281,6 +340,8 @@ def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels |
     window = timedelta(hours=cfg.window_hours)
     profiles: dict[int, Profile] = {}
     out: dict[int, int] = {}
+    merged: dict[int, int] = {}
+    grown: set[int] = set()
     next_id = 1
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
@@ -295,8 +356,23 @@ def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels |
             else:
                 m.add(d.story_id, art)
                 out[art.id] = d.story_id
+                grown.add(d.story_id)
+        if merge:
+            for gone, into in m.merge_converged(grown):
+                merged[gone] = into
+        grown.clear()
+        for p in m.profiles.values():
+            p.cap_body()  # as saving and loading the profile would
         profiles.update(m.profiles)
-    return out
+        for gone in merged:
+            profiles.pop(gone, None)
+
+    def final(sid: int) -> int:
+        while sid in merged:
+            sid = merged[sid]
+        return sid
+
+    return {a: final(s) for a, s in out.items()}
 
 
 def build_item(article_id: int, source_id: int, language: str | None, time: datetime, title: str | None,
