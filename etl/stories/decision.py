@@ -12,8 +12,9 @@ probable story is joined when that probability reaches the model's threshold.
 IDF is *story frequency* in the window: a word most open stories share ("shooting",
 "police", "earthquake") says little about which one an article belongs to, and that is
 exactly what separates incidents that look alike. It is computed from the profiles the
-matcher holds (and kept up to date as stories open and grow), so it is deterministic for a
-given processing order.
+matcher holds and kept up to date as stories open and grow; the weights derived from it are
+refreshed when the number of stories has moved by 10% (so that the stories' weighted norms
+can be cached in between). Deterministic for a given processing order and batching.
 
 Two models ship: one with the embedding feature, one without it (the lexical fallback when
 the ``crosslingual`` extra is absent). The dev sets are English, so the learned model is not
@@ -44,6 +45,7 @@ FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "enti
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
             "entity_gap", "candidates")
 MODEL_FILE = "join_model.json"
+IDF_REFRESH = 0.1  # relative change in the number of stories that refreshes the IDF weights
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,9 @@ class Matcher:
 
     def features(self, art: Item, profs: Sequence[Profile]) -> np.ndarray:
         """(len(profs), len(FEATURES)) similarity features of the article to each story."""
-        if self.freq.n != self._idf_n:
+        if abs(self.freq.n - self._idf_n) > IDF_REFRESH * self._idf_n + 4:
+            # the weights (and the cached centroid norms) follow the story frequencies once the
+            # number of stories moved by 10%: often while a stream starts, rarely in a full window
             self._idf, self._idf_n = {}, self.freq.n
         idf = self._idf
         x = np.zeros((len(profs), len(FEATURES)), dtype=np.float64)
