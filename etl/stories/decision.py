@@ -149,20 +149,28 @@ def _weights(idf: dict[str, float], freq: StoryFrequency, term: str) -> float:
     return w
 
 
-def _wcos(vec: Mapping[str, float], centroid: Mapping[str, float], idf: dict[str, float],
-          freq: StoryFrequency, centroid_norm: Callable[[], float]) -> float:
-    """IDF-weighted cosine of an article vector and a story centroid (the centroid's norm
-    comes from the caller's cache: it is the costly part)."""
-    if not vec or not centroid:
-        return 0.0
-    num = 0.0
+def _weighted(vec: Mapping[str, float], idf: dict[str, float], freq: StoryFrequency) -> tuple[dict[str, float], float]:
+    """An article vector with its IDF² weights applied, and its weighted squared norm:
+    computed once per article, then compared with every candidate."""
+    out = {}
     na = 0.0
     for t, a in vec.items():
         w = _weights(idf, freq, t)
+        out[t] = a * w
         na += a * a * w
-        c = centroid.get(t)
-        if c:
-            num += a * c * w
+    return out, na
+
+
+def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
+          centroid_norm: Callable[[], float]) -> float:
+    """IDF-weighted cosine of an article vector (from :func:`_weighted`) and a story centroid
+    (its weighted norm comes from the caller's cache: it is the costly part)."""
+    if not wvec or not centroid or na == 0.0:
+        return 0.0
+    if len(wvec) <= len(centroid):
+        num = sum(w * centroid.get(t, 0.0) for t, w in wvec.items())
+    else:
+        num = sum(c * wvec.get(t, 0.0) for t, c in centroid.items())
     if num == 0.0:
         return 0.0
     return num / math.sqrt(na * centroid_norm())
@@ -213,12 +221,14 @@ class Matcher:
             self._idf, self._idf_n = {}, self.freq.n
         idf = self._idf
         x = np.zeros((len(profs), len(FEATURES)), dtype=np.float64)
-        lead = {t: 1.0 for t in art.terms}
+        wt, nt = _weighted(art.title_vec, idf, self.freq)
+        wl, nl = _weighted({t: 1.0 for t in art.terms}, idf, self.freq)
+        wb, nb = _weighted(art.body_vec, idf, self.freq)
         window_s = self.cfg.window_hours * 3600
         for i, p in enumerate(profs):
-            x[i, 0] = _wcos(art.title_vec, p.title, idf, self.freq, functools.partial(self._norm, p, "title"))
-            x[i, 1] = _wcos(lead, p.terms, idf, self.freq, functools.partial(self._norm, p, "terms"))
-            x[i, 2] = _wcos(art.body_vec, p.body, idf, self.freq, functools.partial(self._norm, p, "body"))
+            x[i, 0] = _wcos(wt, nt, p.title, functools.partial(self._norm, p, "title"))
+            x[i, 1] = _wcos(wl, nl, p.terms, functools.partial(self._norm, p, "terms"))
+            x[i, 2] = _wcos(wb, nb, p.body, functools.partial(self._norm, p, "body"))
             x[i, 4] = cosine(art.entities, p.entities)
             x[i, 5] = math.log1p(sum(1 for e in art.entities if e in p.entities))
             x[i, 6] = cosine(art.numbers, p.numbers)
