@@ -10,26 +10,22 @@ id), under one PostgreSQL advisory lock so that concurrent runs cannot interleav
    this article's similarity to that story clears the *lower* attribution threshold, it joins
    with relation ``cites`` (method ``attribution``): an outlet saying it is reporting another
    outlet's story is strong evidence that it is the same event.
-3. **Story match** (``etl.stories.scoring``): compared with the *profiles* of the stories active in the window (default
-   ±72 h around the article's time) — never with their articles — on
+3. **Story match** (``etl.stories.decision``): the stories active in the window (default ±72 h
+   around the article's time) that share a name, a number or two content words with it are
+   compared with the article through their *profiles* — never their articles — on per-field
+   IDF-weighted cosines (title, lead, body), entity and number overlap, the embedding cosine,
+   time gap, outlet and size; a logistic regression fitted on the ECB+ and GVC dev sets
+   (``join_model.json``, ``bench/eval_stories.py --write-model``) gives P(same event). The most
+   probable story is joined at or above the model's threshold (relation ``same_story``, method
+   ``embedding`` when the embedding was the largest contribution, else ``lexical``); otherwise
+   the article opens a new story (relation ``original``). A story with no member in the
+   article's language is scored by the hand-set cross-lingual rule of ``scoring.score``.
+4. **Merges**: at the end of the batch, each story that grew is compared with the others of its
+   window like an article; one that converged (P ≥ ``merge_probability``) is folded into the
+   older story, recorded in ``story_merges``.
 
-   * entity coverage: the share of the article's named entities (capitalized words of title +
-     first ~1,500 characters) that the story's members mention, each weighted by how many of
-     them do (√share);
-   * term coverage, the same over content words (folded, stop words out, truncated stems);
-   * number coverage, the same over numbers;
-   * embedding cosine with the story's centroid (title + lead through the multilingual
-     sentence encoder, when the ``crosslingual`` extra is installed);
-
-   minus a small time-distance penalty. The best story wins if the score reaches the threshold
-   (relation ``same_story``, method ``lexical`` or ``embedding`` — the larger contribution);
-   otherwise the article opens a new story (relation ``original``).
-   When the story has no member in the article's language, words cannot overlap: the
-   cross-lingual weights drop terms and lean on entities, numbers and the embedding.
-
-Weights and thresholds were tuned on the ECB+ dev set (see docs/benchmarks.md): entities
-weigh most because the hard negatives there are the same *kind* of event (two earthquakes,
-two rehab check-ins) that only names, places and figures tell apart.
+Articles whose text changed after they were placed (queued in ``story_rescore`` by a trigger)
+are taken out of their story and placed again with the next batch.
 
 A rerun changes nothing (processed articles carry ``article_features.assigned_at``);
 :func:`recluster` rebuilds a window from scratch.
