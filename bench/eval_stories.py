@@ -1,179 +1,147 @@
-"""Story clustering against ECB+ (../shared/data/stories/ecbplus-dev.jsonl), end to end.
+"""Story clustering on the two dev sets, honestly: grouped cross-validation of the learned
+join decision beside the TF-IDF baseline, in one invocation.
 
-The 496 articles are served as RSS feeds + article pages by six outlets on loopback hosts
-(127.0.0.11–16); every article of one topic gets a publish time inside one 24-hour window
-(topics start 12 hours apart, so neighbouring windows overlap and the 72-hour story window
-always holds several topics). Then the real pipeline runs — poll → fetch → extract →
-normalize → load → dedup/stories, batch by batch (``etl.jobs.cycle.run_cycle``, the flow's steps) — on a throwaway
-PostgreSQL database, and the stories are scored against ``cluster_id``: B-cubed precision,
-recall and F1, and pairwise F1.
+    .venv/bin/python bench/eval_stories.py [--folds 5] [--no-embedding] [--json out.json]
 
-    TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/eval_stories.py [--no-embedding] [--threshold 0.35]
+For each set (``ecbplus-dev.jsonl``: folds by ECB+ topic; ``gvc-train.jsonl``: folds by GVC
+incident), with the datasets' own dates (see ``bench/stories_dev.py``):
+
+* **baseline** — the TF-IDF single pass (``stories_dev.baseline``), its threshold swept, on the
+  whole set and on the same per-fold streams as ours (the best threshold is chosen *on the
+  scored data*: an optimistic baseline);
+* **ours** — for each fold k, both models (with/without the embedding) are fitted on the
+  other folds of *both* sets, their thresholds picked on those other folds, and the fold's
+  articles are clustered as their own stream by ``etl.stories.decision.cluster_stream`` (the
+  production story-match step, without near-duplicates and attribution); the folds' stories
+  are pooled and scored against the gold events;
+* B³ and pairwise P/R/F1, and the error listing (splits, merges) of ours.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
-import itertools
 import json
-import os
-import random
 import sys
-import tempfile
 import time
-import uuid
-from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ["NEWSETL_ALLOW_PRIVATE_NETWORKS"] = "1"
+sys.path.insert(0, str(ROOT / "bench"))
 
-import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import stories_dev as sd  # noqa: E402
 
-from etl import store  # noqa: E402
-from etl.config import StoryConfig, load_settings, load_sources  # noqa: E402
-from etl.fetch.http import Fetcher  # noqa: E402
-from etl.jobs.cycle import run_cycle  # noqa: E402
-from etl.store import db, migrations  # noqa: E402
-from etl.stories.features import sentences  # noqa: E402
-from tests.webserver import TestWeb, static  # noqa: E402
+from etl.config import StoryConfig  # noqa: E402
+from etl.stories import decision  # noqa: E402
 
-DATA = next((p / "shared" / "data" / "stories" / "ecbplus-dev.jsonl" for p in ROOT.parents
-             if (p / "shared" / "data").is_dir()), ROOT.parent / "shared" / "data" / "stories" / "ecbplus-dev.jsonl")
-OUTLETS = [f"127.0.0.{i}" for i in range(11, 17)]
-BASE = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+BASELINE_TH = [round(0.05 * k, 2) for k in range(1, 11)]
+OURS_TH = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
-def build_sites(rows: list[dict], seed: int = 7) -> tuple[list[TestWeb], dict[str, str]]:
-    """Starts one TestWeb per outlet; returns them and doc_id → page URL."""
-    rng = random.Random(seed)
-    topics = sorted({r["topic"] for r in rows})
-    start = {t: BASE + timedelta(hours=12 * i) for i, t in enumerate(topics)}
-    webs = [TestWeb(host).__enter__() for host in OUTLETS]
-    items: dict[int, list[str]] = defaultdict(list)
-    urls: dict[str, str] = {}
-    for r in rows:
-        k = rng.randrange(len(webs))
-        web = webs[k]
-        path = f"/news/{r['doc_id']}"
-        published = start[r["topic"]] + timedelta(minutes=rng.randrange(24 * 60))
-        title = r["first_sentence"].strip()
-        sents = sentences(r["full_text"])
-        paras = ["".join(f"<p>{html.escape(' '.join(sents[i:i + 3]))}</p>" for i in range(0, len(sents), 3))]
-        page = (f"<html lang='en'><head><title>{html.escape(title)}</title></head><body>"
-                f"<nav>Home World Politics</nav><article><h1>{html.escape(title)}</h1>{''.join(paras)}"
-                f"</article><footer>© outlet</footer></body></html>")
-        urls[r["doc_id"]] = web.route(path, static(page))
-        items[k].append(
-            f"<item><title>{html.escape(title)}</title><link>{web.url(path)}</link><guid>{path}</guid>"
-            f"<pubDate>{format_datetime(published)}</pubDate>"
-            f"<description>{html.escape(title)}</description></item>")
-    for k, web in enumerate(webs):
-        web.route("/rss.xml", static(
-            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet {k}</title>'
-            f"{''.join(items[k])}</channel></rss>", content_type="application/rss+xml"))
-    return webs, urls
-
-
-def bcubed(pred: dict[str, object], gold: dict[str, object]) -> dict[str, float]:
-    by_pred, by_gold = defaultdict(set), defaultdict(set)
-    for d in pred:
-        by_pred[pred[d]].add(d)
-        by_gold[gold[d]].add(d)
-    p = sum(len(by_pred[pred[d]] & by_gold[gold[d]]) / len(by_pred[pred[d]]) for d in pred) / len(pred)
-    r = sum(len(by_pred[pred[d]] & by_gold[gold[d]]) / len(by_gold[gold[d]]) for d in pred) / len(pred)
-    tp = fp = fn = 0
-    for a, b in itertools.combinations(sorted(pred), 2):
-        same_p, same_g = pred[a] == pred[b], gold[a] == gold[b]
-        tp += same_p and same_g
-        fp += same_p and not same_g
-        fn += same_g and not same_p
-    pp = tp / (tp + fp) if tp + fp else 0.0
-    pr = tp / (tp + fn) if tp + fn else 0.0
-    return {"bcubed_p": p, "bcubed_r": r, "bcubed_f1": 2 * p * r / (p + r),
-            "pairwise_p": pp, "pairwise_r": pr, "pairwise_f1": 2 * pp * pr / (pp + pr) if pp + pr else 0.0,
-            "stories": len(by_pred), "gold_clusters": len(by_gold)}
-
-
-def run(db_url: str, rows: list[dict], cfg: StoryConfig) -> dict[str, float]:
-    webs, urls = build_sites(rows)
-    tmp = Path(tempfile.mkdtemp(prefix="ecb-eval-"))
-    lines = []
-    for k, web in enumerate(webs):
-        lines.append(f'[[sources]]\nslug = "outlet-{k}"\nname = "Outlet {k}"\nmin_request_interval = 0.0\n'
-                     f'  [[sources.feeds]]\n  url = "{web.url("/rss.xml")}"\n  language = "en"\n')
-    (tmp / "sources.toml").write_text("\n".join(lines))
-    settings = replace(load_settings(tmp / "sources.toml"), stories=cfg)
-    engine = db.get_engine(db_url)
-    store.sync_sources(engine, load_sources(settings.sources_file))
-    t0 = time.perf_counter()
-    with Fetcher(settings) as fetcher:
-        cycle = run_cycle(engine, settings, fetcher=fetcher, force=True)
-    total_s = time.perf_counter() - t0
-    for web in webs:
-        web.__exit__()
-    with engine.connect() as conn:
-        story_of = dict(conn.execute(text("""
-            SELECT COALESCE(a.canonical_url, u.url), sa.story_id
-              FROM story_articles sa JOIN articles a ON a.id = sa.article_id
-              LEFT JOIN article_urls u ON u.article_id = a.id""")).all())
-        extra = dict(conn.execute(text(
-            "SELECT u.url, sa.story_id FROM article_urls u JOIN story_articles sa ON sa.article_id = u.article_id")).all())
-        near = conn.execute(text("SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL")).scalar()
-        exact = conn.execute(text("SELECT count(*) FROM article_urls")).scalar()
-    story_of.update(extra)
-    from etl.fetch.urls import canonicalize
-
-    pred, gold = {}, {}
-    for r in rows:
-        sid = story_of.get(canonicalize(urls[r["doc_id"]]))
-        pred[r["doc_id"]] = sid if sid is not None else f"missing-{r['doc_id']}"
-        gold[r["doc_id"]] = r["cluster_id"]
-    scores = bcubed(pred, gold)
-    scores.update(articles=len(rows), near_duplicates=near, exact_duplicates=exact,
-                  missing=sum(1 for v in pred.values() if isinstance(v, str)),
-                  ingest_s=total_s, stories_new=cycle.stories.stories_new)
-    return scores
+def pooled(preds: list[dict[str, int]]) -> dict[str, str]:
+    return {doc: f"{k}:{sid}" for k, pred in enumerate(preds) for doc, sid in pred.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--no-embedding", action="store_true")
-    ap.add_argument("--threshold", type=float)
-    ap.add_argument("--window-hours", type=float)
+    ap.add_argument("--c", type=float, default=1.0, help="inverse regularization of the logistic regression")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--features", default=",".join(sd.DEFAULT_FEATURES), help="comma-separated subset of FEATURES")
+    ap.add_argument("--min-precision", type=float, default=0.95,
+                    help="thresholds are picked among those reaching this B3 precision on every training part")
+    ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
+    ap.add_argument("--write-model", action="store_true",
+                    help="then fit on every article and write etl/stories/join_model.json with these CV scores")
     args = ap.parse_args()
-    cfg = StoryConfig()
-    if args.no_embedding:
-        cfg = replace(cfg, use_embedding=False)
-    if args.threshold is not None:
-        cfg = replace(cfg, threshold=args.threshold)
-    if args.window_hours is not None:
-        cfg = replace(cfg, window_hours=args.window_hours)
-    rows = [json.loads(line) for line in DATA.open(encoding="utf-8")]
-    base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"newsetl_eval_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrations.upgrade(url)
-        scores = run(url, rows, cfg)
-    finally:
-        db.get_engine(url).dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(json.dumps({"config": {"threshold": cfg.threshold, "window_hours": cfg.window_hours,
-                                 "embedding": cfg.use_embedding}, **{k: round(v, 4) if isinstance(v, float) else v
-                                                                     for k, v in scores.items()}}, indent=1))
+    sd.MERGE = not args.no_merge
+    cfg = StoryConfig(use_embedding=not args.no_embedding)
+    t0 = time.process_time()
+    sets = {}
+    for name in sd.SETS:
+        docs = sd.load(name)
+        emb = sd.embed(docs, cfg) if cfg.use_embedding else None
+        sets[name] = (docs, sd.items(docs, cfg, emb), sd.folds(docs, args.folds))
+    report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
+                               "features": args.features.split(","), "min_precision": args.min_precision,
+                               "merge": sd.MERGE,
+                               "window_hours": cfg.window_hours},
+                    "data_sha256": {n: sd.data_hash(n) for n in sd.SETS}, "sets": {}}
+    # ours: grouped CV, training on the other folds of both sets
+    cv_preds: dict[str, list[dict[str, int]]] = {n: [] for n in sets}
+    chosen = []
+    for k in range(args.folds):
+        parts = [sd.subset(docs, its, fs[k], inside=False) for docs, its, fs in sets.values()]
+        kind = "embedding" if cfg.use_embedding else "lexical"
+        models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c, names=args.features.split(","),
+                                       kinds=[kind], min_precision=args.min_precision)
+        jm = decision.parse_models({"version": f"cv-{k}", "models": models})
+        chosen.append(models[kind]["threshold"])
+        for name, (docs, its, fs) in sets.items():
+            tdocs, tits = sd.subset(docs, its, fs[k], inside=True)
+            if not cfg.use_embedding:
+                tits = [replace(it, embedding=None) for it in tits]
+            cv_preds[name].append(sd.ours(tdocs, tits, cfg, jm))
+    for name, (docs, _its, fs) in sets.items():
+        gold = {d.doc_id: d.gold for d in docs}
+        ours = pooled(cv_preds[name])
+        base_full = sd.baseline(docs, BASELINE_TH, cfg.window_hours)
+        base_folds: dict[float, list[dict[str, int]]] = {th: [] for th in BASELINE_TH}
+        for k in range(args.folds):
+            tdocs = [d for d in docs if d.group in fs[k]]
+            for th, pred in sd.baseline(tdocs, BASELINE_TH, cfg.window_hours, fit_on=docs).items():
+                base_folds[th].append(pred)
+        full = {th: sd.scores(p, gold) for th, p in base_full.items()}
+        per_fold = {th: sd.scores(pooled(ps), gold) for th, ps in base_folds.items()}
+        report["sets"][name] = {
+            "articles": len(docs), "events": len({d.gold for d in docs}),
+            "ours_cv": sd.scores(ours, gold), "thresholds_chosen": chosen,
+            "window_ceiling": sd.scores(sd.window_ceiling(docs, cfg.window_hours), gold),
+            "baseline_fold_streams": {str(th): s for th, s in per_fold.items()},
+            "baseline_whole_set": {str(th): s for th, s in full.items()},
+            "best_baseline_fold_streams": max(per_fold.items(), key=lambda kv: kv[1]["b3_f1"])[0],
+            "best_baseline_whole_set": max(full.items(), key=lambda kv: kv[1]["b3_f1"])[0],
+            "errors": sd.errors(ours, docs)}
+    report["cpu_s"] = round(time.process_time() - t0, 1)
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+    if args.write_model:
+        import train_stories
+
+        full_cfg = StoryConfig()  # both models are fitted (embeddings on), whatever this run scored
+        parts = [(docs, sd.items(docs, full_cfg, sd.embed(docs, full_cfg))) for docs, _its, _fs in sets.values()]
+        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / decision.MODEL_FILE,
+                                        "bench/eval_stories.py --write-model", report, args.c, args.min_precision)
+        print("wrote etl/stories/join_model.json", doc["version"],
+              {k: m["threshold"] for k, m in doc["models"].items()}, json.dumps(doc["in_sample_scores"]))
+
+
+def print_table(report: dict) -> None:
+    def row(label: str, s: dict) -> str:
+        return (f"  {label:<34} B3 P {s['b3_p']:.3f} R {s['b3_r']:.3f} F1 {s['b3_f1']:.3f} | "
+                f"pairwise P {s['pair_p']:.3f} R {s['pair_r']:.3f} F1 {s['pair_f1']:.3f} | {s['stories']} stories")
+    for name, r in report["sets"].items():
+        print(f"{name}: {r['articles']} articles, {r['events']} events")
+        print(row(f"ours, {report['config']['folds']}-fold grouped CV", r["ours_cv"]))
+        bf, bw = r["best_baseline_fold_streams"], r["best_baseline_whole_set"]
+        print(row(f"baseline th {bf} (fold streams, best)", r["baseline_fold_streams"][str(bf)]))
+        print(row(f"baseline th {bw} (whole set, best)", r["baseline_whole_set"][str(bw)]))
+        print(row("ceiling of a ±window stream", r["window_ceiling"]))
+        sweep = "  ".join(f"{th}:{s['b3_p']:.2f}/{s['b3_r']:.2f}/{s['b3_f1']:.3f}"
+                          for th, s in r["baseline_fold_streams"].items())
+        print(f"  baseline sweep (fold streams, P/R/F1): {sweep}")
+        e = r["errors"]
+        print(f"  ours: {e['splits']} events split, {e['merges']} stories merging events; thresholds {r['thresholds_chosen']}")
+        for s in e["split_examples"][:6]:
+            print(f"    split {s['event']} ({s['articles']} articles → {s['stories']} stories): "
+                  + " || ".join(p[0] for p in s["parts"]))
+        for m in e["merge_examples"][:6]:
+            print(f"    merge ({m['story_articles']} articles): "
+                  + " || ".join(f"{g}: {v[0]}" for g, v in m["events"].items()))
+    print(f"cpu {report['cpu_s']} s")
 
 
 if __name__ == "__main__":

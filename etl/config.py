@@ -111,6 +111,10 @@ class StoryConfig:
     feature_chars: int = 1500               # title + lead text for terms/entities/numbers
     lead_chars: int = 300                   # title + lead text for the embedding
     use_embedding: bool = True
+    # two stories merge when one, compared with the other like an article, reaches this
+    # probability (or the join bar, if higher): merging at the join bar itself folded ECB+'s
+    # same-topic twin events together (docs/benchmarks.md, "Stories v2")
+    merge_probability: float = 0.9
 
 
 @dataclass(frozen=True)

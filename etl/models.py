@@ -442,6 +442,8 @@ class AssignCounts:
     near_duplicates: int = 0
     stories_new: int = 0
     stories_joined: int = 0     # same_story + cites
+    stories_merged: int = 0     # stories folded into an older one they converged with
+    revised: int = 0            # articles placed again because their text changed
     citations: int = 0
 
     def add(self, other: "AssignCounts") -> None:

@@ -64,7 +64,7 @@ INNER = {
     "parse": ["dates", "feeds", "sitemaps", "extract", "warmup", "pool", "normalize"],
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
               "backfills"],
-    "stories": ["features", "dedup", "attribution", "scoring", "assign"],
+    "stories": ["features", "dedup", "attribution", "scoring", "decision", "assign"],
     "jobs": ["submit", "runs", "archiving", "polling", "batch", "cycle", "reextract", "backfill", "maintenance",
              "metrics"],
     "cli": ["stack", "render", "listings", "ops", "main"],

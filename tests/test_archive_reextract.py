@@ -195,6 +195,18 @@ def test_page_dates_keep_time_of_day_and_canonical_must_be_same_site() -> None:
     assert rec.published_at == feed_date  # no date on the page at all
 
 
+def test_a_date_only_guess_never_beats_the_feed_timestamp() -> None:
+    """htmldate's extensive search turns body-text years into page dates (2011-01-01); a
+    date-only page date, however far from the feed's timestamp, yields to it."""
+    from etl.parse.normalize import choose_published
+
+    feed_date = datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
+    assert choose_published("2011-01-01", feed_date) == feed_date
+    assert choose_published("2026-03-02", feed_date) == feed_date
+    assert choose_published("2011-01-01", None) == datetime(2011, 1, 1, tzinfo=UTC)
+    assert choose_published("2026-03-01T08:00:00+00:00", feed_date) == datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+
 def test_reextract_command(engine: Engine, settings) -> None:
     from typer.testing import CliRunner
 

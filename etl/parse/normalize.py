@@ -212,15 +212,18 @@ def content_hash(text: str | None) -> str | None:
 
 
 def choose_published(page_date: str | None, feed_date: datetime | None) -> datetime | None:
-    """The page's date when it has a time of day; a date-only page yields to the feed's
-    timestamp on (about) the same day, which has one; no page date → the feed's."""
+    """The page's date when it has a time of day; a date-only page date yields to the feed's
+    timestamp whenever there is one; no page date → the feed's.
+
+    A date without a time is often not the page's date at all: htmldate's extensive search
+    takes years from the body text ("in 2011 …" → 2011-01-01). Letting such a guess beat the
+    publisher's feed timestamp threw articles out of each other's story window."""
     page = to_utc(page_date)
     if page is None:
         return feed_date
     if date_has_time(page_date) or feed_date is None:
         return page
-    # Date-only: midnight UTC of the page's local day; the feed's time is within a day of it.
-    return feed_date if abs((feed_date - page).total_seconds()) <= 36 * 3600 else page
+    return feed_date
 
 
 def detect_language(text: str | None) -> str | None:

@@ -10,26 +10,22 @@ id), under one PostgreSQL advisory lock so that concurrent runs cannot interleav
    this article's similarity to that story clears the *lower* attribution threshold, it joins
    with relation ``cites`` (method ``attribution``): an outlet saying it is reporting another
    outlet's story is strong evidence that it is the same event.
-3. **Story match** (``etl.stories.scoring``): compared with the *profiles* of the stories active in the window (default
-   ±72 h around the article's time) — never with their articles — on
+3. **Story match** (``etl.stories.decision``): the stories active in the window (default ±72 h
+   around the article's time) that share a name, a number or two content words with it are
+   compared with the article through their *profiles* — never their articles — on per-field
+   IDF-weighted cosines (title, lead, body), entity and number overlap, the embedding cosine,
+   time gap, outlet and size; a logistic regression fitted on the ECB+ and GVC dev sets
+   (``join_model.json``, ``bench/eval_stories.py --write-model``) gives P(same event). The most
+   probable story is joined at or above the model's threshold (relation ``same_story``, method
+   ``embedding`` when the embedding was the largest contribution, else ``lexical``); otherwise
+   the article opens a new story (relation ``original``). A story with no member in the
+   article's language is scored by the hand-set cross-lingual rule of ``scoring.score``.
+4. **Merges**: at the end of the batch, each story that grew is compared with the others of its
+   window like an article; one that converged (P ≥ ``merge_probability``) is folded into the
+   older story, recorded in ``story_merges``.
 
-   * entity coverage: the share of the article's named entities (capitalized words of title +
-     first ~1,500 characters) that the story's members mention, each weighted by how many of
-     them do (√share);
-   * term coverage, the same over content words (folded, stop words out, truncated stems);
-   * number coverage, the same over numbers;
-   * embedding cosine with the story's centroid (title + lead through the multilingual
-     sentence encoder, when the ``crosslingual`` extra is installed);
-
-   minus a small time-distance penalty. The best story wins if the score reaches the threshold
-   (relation ``same_story``, method ``lexical`` or ``embedding`` — the larger contribution);
-   otherwise the article opens a new story (relation ``original``).
-   When the story has no member in the article's language, words cannot overlap: the
-   cross-lingual weights drop terms and lean on entities, numbers and the embedding.
-
-Weights and thresholds were tuned on the ECB+ dev set (see docs/benchmarks.md): entities
-weigh most because the hard negatives there are the same *kind* of event (two earthquakes,
-two rehab check-ins) that only names, places and figures tell apart.
+Articles whose text changed after they were placed (queued in ``story_rescore`` by a trigger)
+are taken out of their story and placed again with the next batch.
 
 A rerun changes nothing (processed articles carry ``article_features.assigned_at``);
 :func:`recluster` rebuilds a window from scratch.
@@ -52,11 +48,13 @@ from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
-from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, score
+from etl.stories.decision import Matcher, build_item
+from etl.stories.scoring import Item, Profile, score
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6E657773  # 'news': serializes story assignment across processes
+REVISED_PER_BATCH = 200  # revised articles a batch places again (the rest wait for the next)
 # Library default for scripts and tests; the flows and commands pass ``settings.stories``.
 DEFAULT_CONFIG = StoryConfig()
 
@@ -68,22 +66,16 @@ def _lang(code: str | None) -> str | None:
 
 
 def _load_items(conn: Connection, ids: Sequence[int], cfg: StoryConfig) -> list[Item]:
-    """The not-yet-assigned articles among ``ids``, in processing order, with their features
-    computed (and cached in ``article_features``) — embeddings in one batch call."""
+    """The not-yet-assigned articles among ``ids``, in processing order, with their features:
+    the lexical ones recomputed from the text (cheap), the embedding from the cache or from
+    one encoder call for the whole batch; the features are cached in ``article_features``."""
     rows = conn.execute(query("stories/unassigned_articles"), {"ids": list(ids)}).all()
     items: list[Item] = []
     to_embed: list[tuple[int, str]] = []
-    fresh: list[Item] = []
     for r in rows:
-        if r.has_features:
-            emb = np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None
-            item = Item(r.id, r.source_id, _lang(r.language), r.event_t, r.title, r.description, r.body,
-                        list(r.terms), list(r.entities), list(r.numbers), emb)
-        else:
-            f = features.article_features(r.title, r.description, r.body, cfg.feature_chars)
-            item = Item(r.id, r.source_id, _lang(r.language), r.event_t, r.title, r.description, r.body,
-                        f.terms, f.entities, f.numbers, None)
-            fresh.append(item)
+        emb = np.asarray(r.embedding, dtype=np.float32) if r.has_features and r.embedding is not None else None
+        item = build_item(r.id, r.source_id, _lang(r.language), r.event_t, r.title, r.description, r.body,
+                          cfg, emb)
         if item.embedding is None and cfg.use_embedding:
             to_embed.append((len(items), features.lead(r.title, r.description, r.body, cfg.lead_chars)))
         items.append(item)
@@ -92,11 +84,11 @@ def _load_items(conn: Connection, ids: Sequence[int], cfg: StoryConfig) -> list[
         if vecs is not None:
             for (i, _), v in zip(to_embed, vecs, strict=True):
                 items[i].embedding = v
-    for item in items:
-        conn.execute(query("stories/save_features"), {
+    if items:  # one executemany (pipelined), not a round trip per article
+        conn.execute(query("stories/save_features"), [{
             "id": item.id, "t": item.time, "lang": item.language, "terms": item.terms,
             "entities": item.entities, "numbers": item.numbers,
-            "emb": item.embedding.tolist() if item.embedding is not None else None})
+            "emb": item.embedding.tolist() if item.embedding is not None else None} for item in items])
     return items
 
 
@@ -109,17 +101,29 @@ def _load_profiles(conn: Connection, start: datetime, end: datetime) -> dict[int
             r.id, r.first_published_at, r.last_published_at, r.member_count, Counter(r.terms),
             Counter(r.entities), Counter(r.numbers),
             np.asarray(r.centroid, dtype=np.float32) if r.centroid is not None else None,
-            r.embedded_count, set(r.languages), set(r.source_ids))
+            r.embedded_count, set(r.languages), set(r.source_ids), Counter(r.title_terms),
+            Counter(r.body_terms))
     return out
 
 
+def _save_profiles(conn: Connection, profs: Sequence[Profile]) -> None:
+    """One executemany for every changed profile of a batch."""
+    if profs:
+        conn.execute(query("stories/save_profile"), [_profile_params(p) for p in profs])
+
+
 def _save_profile(conn: Connection, p: Profile) -> None:
-    conn.execute(query("stories/save_profile"), {
+    _save_profiles(conn, [p])
+
+
+def _profile_params(p: Profile) -> dict[str, object]:
+    p.dirty = False
+    return {
         "id": p.story_id, "n": p.member_count, "terms": json.dumps(p.terms, sort_keys=True),
         "entities": json.dumps(p.entities, sort_keys=True), "numbers": json.dumps(p.numbers, sort_keys=True),
         "centroid": p.centroid.tolist() if p.centroid is not None else None,
-        "ne": p.embedded_count, "langs": sorted(p.languages), "sources": sorted(p.source_ids)})
-    p.dirty = False
+        "ne": p.embedded_count, "langs": sorted(p.languages), "sources": sorted(p.source_ids),
+        "body": json.dumps(p.cap_body(), sort_keys=True), "title": json.dumps(dict(p.title), sort_keys=True)}
 
 
 def refresh_story_counters(conn: Connection, story_ids: Iterable[int]) -> None:
@@ -144,11 +148,10 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         return counts
     window = timedelta(hours=cfg.window_hours)
     profiles = _load_profiles(conn, items[0].time - window, items[-1].time + window)
+    matcher = Matcher(profiles, cfg)
     outlets = _outlets(conn)
-    inverted = CandidateIndex()
-    for p in profiles.values():
-        inverted.add(p)
     touched: set[int] = set()
+    grown: set[int] = set()
     for art in items:
         counts.processed += 1
         story_id: int | None = None
@@ -176,23 +179,19 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                 if member is not None:
                     story_id, relation, method, sim = member.story_id, Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
             if story_id is not None and story_id not in profiles:
-                profiles.update(_load_profiles_by_id(conn, [story_id]))
+                for p in _load_profiles_by_id(conn, [story_id]).values():
+                    matcher.track(p)
 
         # 2. attribution cues (recorded whatever happens next)
         cites = attribution.find_citations(
             "\n".join(x for x in (art.title, art.description, art.body) if x), outlets, art.source_id)
-        active = [profiles[sid] for sid in sorted(candidates(art, inverted))
-                  if profiles[sid].last >= art.time - window and profiles[sid].first <= art.time + window]
+        active = matcher.active(art)
         if story_id is None:
-            best: tuple[float, int, MatchMethod] | None = None
-            for p in active:
-                s, m = score(art, p, cfg)
-                if best is None or s > best[0] or (s == best[0] and p.story_id < best[1]):
-                    best = (s, p.story_id, m)
+            decided = matcher.decide(art, active)
             cited_sources = {c.outlet.source_id for c in cites if c.outlet.source_id is not None}
-            if best is not None and best[0] >= cfg.threshold:
-                story_id, relation, sim, method = best[1], Relation.SAME_STORY, best[0], best[2]
-            elif best is not None and cited_sources:
+            if decided.story_id is not None:
+                story_id, relation, sim, method = decided.story_id, Relation.SAME_STORY, decided.score, decided.method
+            elif active and cited_sources:
                 # the best story that holds an article of a cited outlet, at the lower bar
                 for p in sorted(active, key=lambda p: p.story_id):
                     if not (p.source_ids & cited_sources):
@@ -217,21 +216,27 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         # 3. join or open a story
         if story_id is None:
             story_id = conn.execute(query("stories/new_story"), {"title": art.title, "t": art.time}).scalar_one()
-            profiles[story_id] = Profile(story_id, art.time, art.time)
-            inverted.add(profiles[story_id])
+            matcher.open(story_id, art)
             counts.stories_new += 1
-        elif relation != Relation.NEAR_DUPLICATE and not took_over:
-            counts.stories_joined += 1
+        else:
+            if relation != Relation.NEAR_DUPLICATE and not took_over:
+                counts.stories_joined += 1
+            # a copy adds no new evidence: counting its words twice would tilt the profile
+            matcher.add(story_id, art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
         conn.execute(query("stories/add_member"), {
             "s": story_id, "a": art.id, "rel": relation, "score": sim, "method": method})
-        prof = profiles[story_id]
-        # a copy adds no new evidence: counting its words twice would tilt the profile
-        prof.add(art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
-        inverted.add(prof, art)
         touched.add(story_id)
-        conn.execute(query("stories/mark_assigned"), {"id": art.id})
-    for sid in sorted(touched):
-        _save_profile(conn, profiles[sid])
+        if relation in (Relation.SAME_STORY, Relation.CITES):
+            grown.add(story_id)
+    # 4. stories that grew in this batch: has one converged with another?
+    for gone, into in matcher.merge_converged(grown):
+        conn.execute(query("stories/merge_members"), {"from": gone, "into": into})
+        conn.execute(query("stories/drop_story"), {"id": gone})
+        touched.discard(gone)
+        touched.add(into)
+        counts.stories_merged += 1
+    conn.execute(query("stories/mark_assigned"), {"ids": [art.id for art in items]})
+    _save_profiles(conn, [profiles[sid] for sid in sorted(touched)])
     refresh_story_counters(conn, touched)
     return counts
 
@@ -247,15 +252,21 @@ def _load_profiles_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Prof
 
 def assign(engine: Engine, article_ids: Sequence[int], config: StoryConfig = DEFAULT_CONFIG) -> AssignCounts:
     """Dedup + story assignment for the given articles (already-assigned ones are skipped),
-    in event-time order, in one transaction under the story lock."""
-    if not article_ids:
-        return AssignCounts()
+    in event-time order, in one transaction under the story lock — together with the articles
+    whose text changed since they were placed (queued in ``story_rescore``)."""
 
     def transaction() -> AssignCounts:
         with engine.begin() as conn:
             conn.execute(query("stories/lock"), {"k": LOCK_KEY})
-            items = _load_items(conn, sorted(set(article_ids)), config)
-            return _assign_items(conn, items, config)
+            # articles whose text changed since they were placed are placed again, with the batch
+            revised = conn.execute(query("stories/take_revised"), {"n": REVISED_PER_BATCH}).scalars().all()
+            if revised:
+                _release(conn, revised)
+                conn.execute(query("stories/forget_features"), {"ids": list(revised)})
+            items = _load_items(conn, sorted(set(article_ids) | set(revised)), config)
+            counts = _assign_items(conn, items, config)
+            counts.revised = len(revised)
+            return counts
 
     # a concurrent load's trigger (articles → stories) can deadlock with us; the whole batch
     # rolled back, so it is simply run again
@@ -289,18 +300,28 @@ def recluster(engine: Engine, since: datetime, config: StoryConfig = DEFAULT_CON
     with engine.begin() as conn:
         conn.execute(query("stories/lock"), {"k": LOCK_KEY})
         ids = conn.execute(query("stories/recluster_articles"), {"since": since}).scalars().all()
-        affected = conn.execute(query("stories/recluster_affected_stories"), {"ids": ids}).scalars().all()
-        conn.execute(query("stories/recluster_drop_members"), {"ids": ids})
-        conn.execute(query("stories/recluster_clear_duplicates"), {"ids": ids})
-        conn.execute(query("stories/recluster_drop_bands"), {"ids": ids})
-        conn.execute(query("stories/recluster_drop_citations"), {"ids": ids})
-        conn.execute(query("stories/recluster_unassign"), {"ids": ids})
-        conn.execute(query("stories/recluster_drop_empty_stories"), {"ids": affected})
-        kept = conn.execute(query("stories/recluster_kept_stories"), {"ids": affected}).scalars().all()
-        for sid in kept:
-            _rebuild_profile(conn, sid)
-        refresh_story_counters(conn, kept)
+        _release(conn, ids)
     return assign_pending(engine, config, since=since)
+
+
+def _release(conn: Connection, ids: Sequence[int]) -> None:
+    """Takes articles out of the story stage's results, to be assigned again: memberships,
+    near-duplicate links, LSH bands and citations go; stories left empty are deleted, those
+    that keep other members get their profile rebuilt from them (set-based, but for the
+    profile rebuild: one per kept story)."""
+    if not ids:
+        return
+    affected = conn.execute(query("stories/recluster_affected_stories"), {"ids": ids}).scalars().all()
+    conn.execute(query("stories/recluster_drop_members"), {"ids": ids})
+    conn.execute(query("stories/recluster_clear_duplicates"), {"ids": ids})
+    conn.execute(query("stories/recluster_drop_bands"), {"ids": ids})
+    conn.execute(query("stories/recluster_drop_citations"), {"ids": ids})
+    conn.execute(query("stories/recluster_unassign"), {"ids": ids})
+    conn.execute(query("stories/recluster_drop_empty_stories"), {"ids": affected})
+    kept = conn.execute(query("stories/recluster_kept_stories"), {"ids": affected}).scalars().all()
+    for sid in kept:
+        _rebuild_profile(conn, sid)
+    refresh_story_counters(conn, kept)
 
 
 def _rebuild_profile(conn: Connection, story_id: int) -> None:
@@ -310,7 +331,8 @@ def _rebuild_profile(conn: Connection, story_id: int) -> None:
     prof = Profile(story_id, rows[0].event_t, rows[0].event_t)
     for r in rows:
         item = Item(r.id, r.source_id, r.language, r.event_t, None, None, None, list(r.terms), list(r.entities),
-                    list(r.numbers), np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None)
+                    list(r.numbers), np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None,
+                    features.term_vector(r.title), features.term_vector(r.body or r.description))
         prof.add(item, profile_too=r.relation != Relation.NEAR_DUPLICATE)
     _save_profile(conn, prof)
 

@@ -13,6 +13,7 @@ story matching falls back to lexical evidence.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 import unicodedata
@@ -144,6 +145,26 @@ def numbers(text: str) -> list[str]:
         if digits and digits not in {"0", "1", "2"}:
             out.add(digits)
     return sorted(out)
+
+
+def term_vector(text: str | None, max_terms: int = 300) -> dict[str, float]:
+    """Sublinear term frequencies (1 + ln tf) of the content words, L2-normalized: one field of
+    an article as the learned join decision compares it with a story's centroid. The weights
+    are rounded (they are summed into story profiles stored as JSON) and only the
+    ``max_terms`` heaviest kept, so that a long body stays a small vector."""
+    counts: dict[str, int] = {}
+    for w in words(text or ""):
+        f = fold(w)
+        if len(f) >= 3 and f not in STOP and not f.isdigit():
+            k = f[:7]
+            counts[k] = counts.get(k, 0) + 1
+    if not counts:
+        return {}
+    weights = {k: 1.0 + math.log(n) for k, n in counts.items()}
+    if len(weights) > max_terms:
+        weights = dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms])
+    norm = math.sqrt(sum(v * v for v in weights.values()))
+    return {k: round(v / norm, 4) for k, v in sorted(weights.items())}
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ class Item:
     entities: list[str]
     numbers: list[str]
     embedding: np.ndarray | None
+    # per-field sublinear-tf vectors (features.term_vector) for the learned join decision
+    title_vec: dict[str, float] = field(default_factory=dict)
+    body_vec: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,7 +55,57 @@ class Profile:
     embedded_count: int = 0
     languages: set[str] = field(default_factory=set)
     source_ids: set[int] = field(default_factory=set)
+    # sums of the members' title and body term vectors (the per-field centroids)
+    title: Counter = field(default_factory=Counter)
+    body: Counter = field(default_factory=Counter)
     dirty: bool = False
+    version: int = 0  # bumped on every change (cached norms key on it)
+
+    def cap_body(self) -> dict[str, float]:
+        """The body centroid as saved: its ``BODY_TERMS`` heaviest terms, rounded; the
+        profile is reset to it, so that the story looks the same whether it stayed in
+        memory or was saved and loaded again."""
+        top = sorted(self.body.items(), key=lambda kv: (-kv[1], kv[0]))[:BODY_TERMS]
+        self.body = Counter(rounded(Counter(dict(top))))
+        self.title = Counter(rounded(self.title))
+        self.version += 1
+        return dict(self.body)
+
+    def absorb(self, other: "Profile") -> None:
+        """Takes in every member of ``other`` (a story merged into this one)."""
+        self.first = min(self.first, other.first)
+        self.last = max(self.last, other.last)
+        self.member_count += other.member_count
+        for mine, theirs in ((self.terms, other.terms), (self.entities, other.entities),
+                             (self.numbers, other.numbers), (self.title, other.title), (self.body, other.body)):
+            mine.update(theirs)
+        if other.centroid is not None:
+            self.centroid = other.centroid.copy() if self.centroid is None else self.centroid + other.centroid
+        self.embedded_count += other.embedded_count
+        self.languages |= other.languages
+        self.source_ids |= other.source_ids
+        self.dirty = True
+        self.version += 1
+
+    def as_item(self) -> "Item":
+        """The story as an article-like item, to compare two stories with the join features:
+        its heaviest entities, numbers and words only (a story's full vocabulary would make
+        every other story a candidate, and the comparison grow with the story)."""
+        def top(c: Counter, k: int) -> list[str]:
+            return sorted(t for t, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+
+        def unit(vec: Counter, k: int) -> dict[str, float]:
+            kept = {t: vec[t] for t in top(vec, k)}
+            norm = math.sqrt(sum(v * v for v in kept.values())) or 1.0
+            return {t: v / norm for t, v in kept.items()}
+
+        emb = None
+        if self.centroid is not None:
+            norm = float(np.linalg.norm(self.centroid))
+            emb = self.centroid / norm if norm else None
+        lang = next(iter(self.languages)) if len(self.languages) == 1 else None
+        return Item(-self.story_id, -1, lang, self.last, None, None, None, top(self.terms, 40),
+                    top(self.entities, 15), top(self.numbers, 8), emb, unit(self.title, 20), unit(self.body, 150))
 
     def add(self, art: "Item", profile_too: bool = True) -> None:
         self.first = min(self.first, art.time)
@@ -61,15 +114,25 @@ class Profile:
             self.languages.add(art.language)
         self.source_ids.add(art.source_id)
         self.dirty = True
+        self.version += 1
         if not profile_too:
             return
         self.member_count += 1
         self.terms.update(art.terms)
         self.entities.update(art.entities)
         self.numbers.update(art.numbers)
+        self.title.update(art.title_vec)
+        self.body.update(art.body_vec)
         if art.embedding is not None:
             self.centroid = art.embedding.copy() if self.centroid is None else self.centroid + art.embedding
             self.embedded_count += 1
+
+
+BODY_TERMS = 400  # a story's body centroid keeps its heaviest terms (profiles stay small)
+
+
+def rounded(vec: Counter) -> dict[str, float]:
+    return {k: round(float(v), 4) for k, v in vec.items()}
 
 
 def cosine(feats: Sequence[str], counts: Counter) -> float:
@@ -133,6 +196,8 @@ class CandidateIndex:
 
 
 def candidates(art: "Item", inv: CandidateIndex) -> set[int]:
+    """Stories sharing an entity or number, or two content words, with the article (a story
+    merged away may still be listed: callers skip ids they no longer hold)."""
     out: set[int] = set()
     for e in list(art.entities) + list(art.numbers):
         out |= inv.entities.get(e, set())

@@ -1,2 +1,2 @@
--- Processed: a rerun skips it.
-UPDATE article_features SET assigned_at = now() WHERE article_id = :id;
+-- The articles of a batch are processed (a rerun skips them; recluster clears the mark).
+UPDATE article_features SET assigned_at = now() WHERE article_id = ANY(:ids);

@@ -1,0 +1,328 @@
+"""The two story dev sets in memory, the TF-IDF baseline, the scores, and the training of the
+join model: shared by ``bench/eval_stories.py`` (grouped cross-validation) and
+``bench/train_stories.py`` (the shipped weights).
+
+Dates are the datasets' own, never a date guessed from page text:
+
+* GVC (``gvc-train.jsonl``) has the real publication day of every article; each gets a time
+  of day between 08:00 and 20:00 UTC drawn from its doc_id (deterministic).
+* ECB+ (``ecbplus-dev.jsonl``) has none; as its README says, every article of one topic gets a
+  time inside one 24-hour window (topics start 12 hours apart, in topic order, so the 72-hour
+  window always holds several topics and both events of a topic are always in it together).
+  The outlet is one of six, drawn at random (seed 7). The title is the first sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from etl.config import StoryConfig
+from etl.stories import decision, features
+from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream
+from etl.stories.scoring import Item
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = next((p / "shared" / "data" / "stories" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
+            ROOT.parent / "shared" / "data" / "stories")
+SETS = {"ecbplus": "ecbplus-dev.jsonl", "gvc": "gvc-train.jsonl"}
+BASE = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+@dataclass
+class Doc:
+    doc_id: str
+    gold: str          # the event (ECB+ cluster_id, GVC incident_id)
+    group: str         # the CV group (ECB+ topic, GVC incident)
+    time: datetime
+    outlet: str
+    language: str
+    title: str
+    body: str
+
+
+def data_hash(name: str) -> str:
+    return hashlib.sha256((DATA / SETS[name]).read_bytes()).hexdigest()
+
+
+def load(name: str) -> list[Doc]:
+    """The set's documents in publication order (time, doc_id)."""
+    rows = [json.loads(line) for line in (DATA / SETS[name]).open(encoding="utf-8")]
+    docs: list[Doc] = []
+    if name == "ecbplus":
+        rng = random.Random(7)
+        topics = sorted({r["topic"] for r in rows})
+        start = {t: BASE + timedelta(hours=12 * i) for i, t in enumerate(topics)}
+        for r in rows:
+            outlet = f"outlet-{rng.randrange(6)}"
+            t = start[r["topic"]] + timedelta(minutes=rng.randrange(24 * 60))
+            docs.append(Doc(r["doc_id"], r["cluster_id"], str(r["topic"]), t, outlet, r.get("language") or "en",
+                            r["first_sentence"].strip(), r["body"].strip()))
+    else:
+        for r in rows:
+            minute = int(hashlib.sha256(r["doc_id"].encode()).hexdigest(), 16) % (12 * 60)
+            day = datetime.fromisoformat(r["published"][:10]).replace(tzinfo=UTC)
+            docs.append(Doc(r["doc_id"], r["incident_id"], r["incident_id"],
+                            day + timedelta(hours=8, minutes=minute), r["outlet"], "en",
+                            (r.get("title") or "").strip(), r["text"].strip()))
+    docs.sort(key=lambda d: (d.time, d.doc_id))
+    return docs
+
+
+def folds(docs: Sequence[Doc], k: int = 5) -> list[set[str]]:
+    """k groups of CV groups (ECB+ topics / GVC incidents), never split; groups are taken in
+    order of their first article, in contiguous blocks of about equal article counts, so that
+    a test fold keeps the same-week look-alikes that make a set hard."""
+    first: dict[str, datetime] = {}
+    size: dict[str, int] = defaultdict(int)
+    for d in docs:
+        first.setdefault(d.group, d.time)
+        size[d.group] += 1
+    order = sorted(first, key=lambda g: (first[g], g))
+    total, out, acc = len(docs), [set() for _ in range(k)], 0
+    for g in order:
+        out[min(k - 1, acc * k // total)].add(g)
+        acc += size[g]
+    return out
+
+
+# --- scores -----------------------------------------------------------------------------
+
+def scores(pred: dict[str, object], gold: dict[str, object]) -> dict[str, float]:
+    """B-cubed precision/recall/F1 and pairwise precision/recall/F1."""
+    by_pred, by_gold = defaultdict(set), defaultdict(set)
+    for d in pred:
+        by_pred[pred[d]].add(d)
+        by_gold[gold[d]].add(d)
+    p = sum(len(by_pred[pred[d]] & by_gold[gold[d]]) / len(by_pred[pred[d]]) for d in pred) / len(pred)
+    r = sum(len(by_pred[pred[d]] & by_gold[gold[d]]) / len(by_gold[gold[d]]) for d in pred) / len(pred)
+    tp = fp = fn = 0
+    for a, b in itertools.combinations(sorted(pred), 2):
+        same_p, same_g = pred[a] == pred[b], gold[a] == gold[b]
+        tp += same_p and same_g
+        fp += same_p and not same_g
+        fn += same_g and not same_p
+    pp = tp / (tp + fp) if tp + fp else 0.0
+    pr = tp / (tp + fn) if tp + fn else 0.0
+    return {"b3_p": p, "b3_r": r, "b3_f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "pair_p": pp, "pair_r": pr, "pair_f1": 2 * pp * pr / (pp + pr) if pp + pr else 0.0,
+            "stories": len(by_pred), "events": len(by_gold)}
+
+
+def errors(pred: dict[str, object], docs: Sequence[Doc], limit: int = 15) -> dict[str, list]:
+    """Splits (an event spread over several stories) and merges (a story holding several
+    events), largest first, with the titles, to learn from."""
+    by_gold: dict[str, list[Doc]] = defaultdict(list)
+    by_pred: dict[object, list[Doc]] = defaultdict(list)
+    for d in docs:
+        by_gold[d.gold].append(d)
+        by_pred[pred[d.doc_id]].append(d)
+    splits = []
+    for g, ds in by_gold.items():
+        parts: dict[object, list[Doc]] = defaultdict(list)
+        for d in ds:
+            parts[pred[d.doc_id]].append(d)
+        if len(parts) > 1:
+            splits.append({"event": g, "articles": len(ds), "stories": len(parts),
+                           "parts": [[f"{d.time:%m-%d %H:%M} {d.outlet}: {d.title[:70]}" for d in p][:3]
+                                     for p in sorted(parts.values(), key=len, reverse=True)]})
+    merges = []
+    for s, ds in by_pred.items():
+        events: dict[str, list[Doc]] = defaultdict(list)
+        for d in ds:
+            events[d.gold].append(d)
+        if len(events) > 1:
+            merges.append({"story_articles": len(ds), "events": {
+                g: [f"{d.time:%m-%d %H:%M} {d.outlet}: {d.title[:70]}" for d in e][:2] for g, e in events.items()}})
+    splits.sort(key=lambda e: -e["stories"] * e["articles"])
+    merges.sort(key=lambda e: -e["story_articles"])
+    return {"splits": len(splits), "merges": len(merges), "split_examples": splits[:limit],
+            "merge_examples": merges[:limit]}
+
+
+def window_ceiling(docs: Sequence[Doc], window_hours: float = 72.0) -> dict[str, str]:
+    """The best any stream clusterer with a ±window can do: each gold event cut wherever
+    its articles are more than the window apart (a follow-up weeks later starts anew)."""
+    by_gold: dict[str, list[Doc]] = defaultdict(list)
+    for d in docs:
+        by_gold[d.gold].append(d)
+    pred = {}
+    for g, ds in by_gold.items():
+        part, last = 0, None
+        for d in sorted(ds, key=lambda d: d.time):
+            if last is not None and (d.time - last).total_seconds() > window_hours * 3600:
+                part += 1
+            pred[d.doc_id], last = f"{g}/{part}", d.time
+    return pred
+
+
+# --- the TF-IDF baseline ----------------------------------------------------------------
+
+def baseline(docs: Sequence[Doc], thresholds: Sequence[float], window_hours: float = 72.0,
+             fit_on: Sequence[Doc] | None = None) -> dict[float, dict[str, int]]:
+    """Single pass in publication order: each article joins the story, among those with a
+    member within ±window, whose members it resembles most on average (cosine of
+    ``TfidfVectorizer(sublinear_tf=True, stop_words="english")`` over title + body), if that
+    mean is ≥ the threshold; else it starts a story. Fitted on ``fit_on`` (default: the docs)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(sublinear_tf=True, stop_words="english")
+    vec.fit([d.title + "\n" + d.body for d in (fit_on or docs)])
+    x = vec.transform([d.title + "\n" + d.body for d in docs])
+    sim = (x @ x.T).toarray()
+    times = np.array([d.time.timestamp() for d in docs])
+    out = {}
+    for th in thresholds:
+        story = np.full(len(docs), -1)
+        n = 0
+        for i in range(len(docs)):
+            near = [j for j in range(i) if abs(times[i] - times[j]) <= window_hours * 3600]
+            best, best_s = -1, -1.0
+            for s in sorted({int(story[j]) for j in near}):
+                members = [j for j in near if story[j] == s]
+                m = float(sim[i, members].mean())
+                if m > best_s:
+                    best, best_s = s, m
+            if best >= 0 and best_s >= th:
+                story[i] = best
+            else:
+                story[i] = n
+                n += 1
+        out[th] = {d.doc_id: int(story[i]) for i, d in enumerate(docs)}
+    return out
+
+
+# --- ours -------------------------------------------------------------------------------
+
+def items(docs: Sequence[Doc], cfg: StoryConfig, embeddings: np.ndarray | None) -> list[Item]:
+    outlets = {o: k for k, o in enumerate(sorted({d.outlet for d in docs}))}
+    return [build_item(i, outlets[d.outlet], d.language, d.time, d.title, None, d.body, cfg,
+                       embeddings[i] if embeddings is not None else None)
+            for i, d in enumerate(docs)]
+
+
+def embed(docs: Sequence[Doc], cfg: StoryConfig, cache: Path = Path("/tmp/newsetl-story-embeddings")) -> np.ndarray | None:
+    """The encoder over every lead, in one call per set, cached on disk by text hash."""
+    texts = [features.lead(d.title, None, d.body, cfg.lead_chars) for d in docs]
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = cache / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vecs = features.embed(texts)
+    if vecs is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, vecs)
+    return vecs
+
+
+MERGE = True  # merge converged stories (as production does); eval_stories.py --no-merge turns it off
+
+
+def ours(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig, models: JoinModels | None) -> dict[str, int]:
+    by_id = cluster_stream(list(its), cfg, models, merge=MERGE)
+    return {d.doc_id: by_id[it.id] for d, it in zip(docs, its, strict=True)}
+
+
+def subset(docs: Sequence[Doc], its: Sequence[Item], groups: set[str], inside: bool) -> tuple[list[Doc], list[Item]]:
+    keep = [i for i, d in enumerate(docs) if (d.group in groups) == inside]
+    return [docs[i] for i in keep], [its[i] for i in keep]
+
+
+def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
+                   batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows (article, candidate story) and labels from an *oracle* pass: the stream
+    in order, every article added to its gold story, each candidate the matcher would score
+    labelled same-event or not."""
+    from etl.stories.scoring import Profile
+
+    window = timedelta(hours=cfg.window_hours)
+    gold_id: dict[str, int] = {}
+    profiles: dict[int, Profile] = {}
+    rows, labels = [], []
+    for start in range(0, len(its), batch):
+        chunk = list(range(start, min(start + batch, len(its))))
+        lo, hi = its[chunk[0]].time - window, its[chunk[-1]].time + window
+        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg,
+                    models=_NO_MODELS)
+        for i in chunk:
+            art, g = its[i], docs[i].gold
+            cands = [p for p in m.active(art) if not m.cross_lingual(art, p)]
+            if cands:
+                rows.append(m.features(art, cands))
+                labels.extend(1 if p.story_id == gold_id.get(g) else 0 for p in cands)
+            if g in gold_id:
+                if gold_id[g] not in m.profiles:  # a follow-up weeks later: out of the window
+                    m.track(profiles[gold_id[g]])
+                m.add(gold_id[g], art)
+            else:
+                gold_id[g] = len(gold_id) + 1
+                m.open(gold_id[g], art)
+        profiles.update(m.profiles)
+    x = np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))
+    return x, np.asarray(labels)
+
+
+def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.5, c: float = 1.0) -> dict:
+    """A standardized logistic regression on the named feature columns, as the JSON
+    :class:`etl.stories.decision.JoinModel` reads."""
+    from sklearn.linear_model import LogisticRegression
+
+    cols = [FEATURES.index(n) for n in names]
+    xs = x[:, cols]
+    mean, scale = xs.mean(axis=0), xs.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, max_iter=2000)
+    lr.fit((xs - mean) / scale, y)
+    return {"features": list(names), "mean": [round(float(v), 6) for v in mean],
+            "scale": [round(float(v), 6) for v in scale], "coef": [round(float(v), 6) for v in lr.coef_[0]],
+            "intercept": round(float(lr.intercept_[0]), 6), "threshold": threshold}
+
+
+# The features the shipped model uses: the "gap" features (this story vs the best other one on
+# title/entities) and the candidate count made the grouped-CV scores worse (docs/benchmarks.md).
+DEFAULT_FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
+                    "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members")
+
+
+def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: StoryConfig,
+               thresholds: Sequence[float], c: float = 1.0, names: Sequence[str] = DEFAULT_FEATURES,
+               kinds: Sequence[str] = ("embedding", "lexical"), min_precision: float = 0.95) -> tuple[dict, dict]:
+    """Fits both models on the training parts and picks each one's threshold on the same
+    training parts: the one with the best mean B³ F1 over them, among those with B³ precision
+    ≥ 0.95 on each when there is one. Returns (the JSON "models" object, the sweep)."""
+    xs, ys = zip(*(training_pairs(d, i, cfg) for d, i in parts), strict=True)
+    x, y = np.vstack(xs), np.concatenate(ys)
+    models = {"embedding": fit(x, y, names, c=c),
+              "lexical": fit(x, y, [n for n in names if n != "embedding_cos"], c=c)}
+    sweep: dict[str, dict[float, list[dict[str, float]]]] = {"embedding": {}, "lexical": {}}
+    for kind in kinds:
+        for th in thresholds:
+            m = dict(models)
+            m[kind] = {**models[kind], "threshold": th}
+            jm = decision.parse_models({"version": "cv", "models": m})
+            res = []
+            for docs, its in parts:
+                use = its if kind == "embedding" else [replace(it, embedding=None) for it in its]
+                res.append(scores(ours(docs, use, cfg, jm), {d.doc_id: d.gold for d in docs}))
+            sweep[kind][th] = res
+        ok = [th for th, res in sweep[kind].items() if all(r["b3_p"] >= min_precision for r in res)]
+        pool = ok or list(sweep[kind])
+        best = max(pool, key=lambda th: (np.mean([r["b3_f1"] for r in sweep[kind][th]]), -th))
+        models[kind]["threshold"] = best
+    return models, sweep
+
+
+class _Unused:
+    """Stands in for the models where only features are computed (training pairs)."""
+
+
+_NO_MODELS = _Unused()  # type: ignore[assignment]

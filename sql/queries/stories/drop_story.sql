@@ -1,0 +1,2 @@
+-- A story merged away (no members left; its profile goes with it).
+DELETE FROM stories WHERE id = :id;

@@ -1,0 +1,192 @@
+"""Stories v2: the shipped join model, the matcher (pure), merging converged stories and placing
+revised articles again (real PostgreSQL). The demo's Panama story with the shipped model is in
+tests/test_stories.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from etl import store, stories
+from etl.config import StoryConfig, parse_sources
+from etl.fetch.urls import canonicalize
+from etl.models import ArticleRecord
+from etl.parse.normalize import content_hash
+from etl.stories import decision
+from etl.stories.decision import FEATURES, Matcher, build_item, load_models
+
+T0 = datetime(2026, 11, 20, 7, tzinfo=UTC)
+QUAKE = [
+    ("Magnitude 6.1 earthquake shakes central Chile",
+     "A magnitude 6.1 earthquake shook central Chile early on Thursday, rattling buildings in Santiago "
+     "and Valparaiso. The quake struck at a depth of 45 kilometres north of San Antonio, the national "
+     "seismological centre said. Power was briefly cut to 20,000 homes in the Valparaiso region."),
+    ("Strong quake rattles Santiago and Valparaiso, no major damage",
+     "Chile's disaster agency Senapred said there were no reports of major damage after the magnitude 6.1 "
+     "tremor near San Antonio on Thursday. Buildings swayed in Santiago and Valparaiso; about 20,000 homes "
+     "lost power for two hours. The navy ruled out a tsunami. The quake was 45 kilometres deep."),
+    ("Chile quake: navy rules out tsunami after 6.1 tremor near San Antonio",
+     "The Chilean navy ruled out a tsunami threat after a magnitude 6.1 earthquake struck 45 kilometres "
+     "below the coast near San Antonio on Thursday, shaking Santiago and Valparaiso. Senapred teams "
+     "inspected roads and hospitals; power returned to 20,000 homes in Valparaiso within two hours."),
+]
+BANK = ("Central bank cuts rates for the fifth time this year",
+        "The central bank cut its benchmark interest rate by a quarter point on Thursday, its fifth "
+        "reduction this year, saying inflation had eased faster than expected. The board voted four to "
+        "one; markets had expected the move and the currency weakened slightly. Economists said the bank "
+        "would likely pause in February.")
+REGISTRY = "".join(f"""
+[[sources]]
+slug = "{slug}"
+name = "{slug.title()}"
+  [[sources.feeds]]
+  url = "https://{slug}.example/rss"
+  language = "en"
+""" for slug in ("wire", "voa", "daily"))
+
+
+def test_shipped_model_loads_and_says_where_it_comes_from() -> None:
+    doc = json.loads(Path(decision.__file__).with_name(decision.MODEL_FILE).read_text(encoding="utf-8"))
+    assert doc["command"].split()[0] in ("bench/train_stories.py", "bench/eval_stories.py")
+    assert set(doc["data_sha256"]) == {"ecbplus-dev.jsonl", "gvc-train.jsonl"}
+    assert all(len(h) == 64 for h in doc["data_sha256"].values())
+    assert doc["cv_scores"]["ecbplus"]["b3_f1"] > 0.5 and doc["cv_scores"]["gvc"]["b3_f1"] > 0.5
+    models = load_models()
+    assert models.version == doc["version"]
+    assert "embedding_cos" in models.embedding.features
+    assert "embedding_cos" not in models.lexical.features
+    for m in (models.embedding, models.lexical):
+        assert set(m.features) <= set(FEATURES) and len(m.coef) == len(m.features) == len(m.mean)
+        assert 0.0 < m.threshold < 1.0
+
+
+def _items(cfg: StoryConfig) -> list:
+    return [build_item(i, i % 2, "en", T0 + timedelta(hours=i), t, None, b, cfg)
+            for i, (t, b) in enumerate([*QUAKE, BANK])]
+
+
+def test_matcher_joins_the_same_event_and_opens_a_new_story_for_another() -> None:
+    cfg = StoryConfig(use_embedding=False)
+    q1, q2, q3, bank = _items(cfg)
+    m = Matcher({}, cfg)
+    m.open(1, q1)
+    m.open(2, bank)
+    x = m.features(q2, [m.profiles[1], m.profiles[2]])
+    assert x[0, FEATURES.index("entity_cos")] > x[1, FEATURES.index("entity_cos")]
+    assert x[0, FEATURES.index("body_cos")] > 0.2 > x[1, FEATURES.index("body_cos")]
+    assert m.decide(q2).story_id == 1
+    far = replace(bank, id=9, time=T0 + timedelta(days=10))
+    assert m.decide(far).story_id is None  # same words, outside the 72-hour window
+
+
+def test_converged_stories_merge_into_the_older_one() -> None:
+    cfg = StoryConfig(use_embedding=False)
+    q1, q2, q3, bank = _items(cfg)
+    m = Matcher({}, cfg)
+    m.open(1, bank)
+    m.open(2, q1)
+    m.open(3, q2)  # the same event, opened apart (as a stricter bar would have done)
+    m.add(3, q3)
+    assert m.merge_target(1) is None
+    target = m.merge_target(3)
+    assert target == 2
+    assert m.merge(3, target) == (3, 2)
+    assert set(m.profiles) == {1, 2} and m.profiles[2].member_count == 3
+    assert m.merge_target(2) is None
+
+
+def _setup(engine: Engine) -> dict[str, tuple[int, int]]:
+    ids = store.sync_sources(engine, parse_sources(REGISTRY))
+    feeds = {f.slug: f.id for f in store.due_feeds(engine, force=True)}
+    return {slug: (sid, feeds[slug]) for slug, sid in ids.items()}
+
+
+def _record(src: tuple[int, int], url: str, title: str, body: str, hours: float) -> ArticleRecord:
+    return ArticleRecord(
+        source_id=src[0], feed_id=src[1], entry_key=url, url=url, canonical_url=canonicalize(url),
+        final_url=url, guid=None, title=title, description=None, body=body, language="en",
+        authors=[], published_at=T0 + timedelta(hours=hours), updated_at=None, fetched_at=datetime.now(UTC),
+        content_hash=content_hash(body), http_status=200, extraction_status="ok", extraction_error=None,
+        word_count=len(body.split()))
+
+
+def _story_of(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text(
+            "SELECT a.canonical_url, sa.story_id FROM story_articles sa JOIN articles a ON a.id = sa.article_id")).all())
+
+
+def test_stories_that_converge_are_merged_and_readers_can_follow(engine: Engine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _setup(engine)
+    cfg = StoryConfig(use_embedding=False)
+    shipped = load_models()
+    # first, a bar no article clears: the two reports of the quake open two stories
+    never = decision.JoinModels(replace(shipped.embedding, threshold=1.01),
+                                replace(shipped.lexical, threshold=1.01), "never")
+    monkeypatch.setattr(decision, "load_models", lambda path=None: never)
+    first = store.upsert_articles(engine, [
+        _record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0),
+        _record(src["voa"], "https://voa.example/quake", *QUAKE[1], 1)])
+    stories.assign(engine, first.new_ids, cfg)
+    before = _story_of(engine)
+    assert len(set(before.values())) == 2
+    older = min(before.values())
+    # then the shipped model: a third report joins one, and the two converge
+    monkeypatch.setattr(decision, "load_models", lambda path=None: shipped)
+    third = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/quake", *QUAKE[2], 2)])
+    counts = stories.assign(engine, third.new_ids, cfg)
+    assert counts.stories_merged == 1
+    after = _story_of(engine)
+    assert set(after.values()) == {older}, "one story, under the older id"
+    with engine.connect() as conn:
+        merges = conn.execute(text("SELECT from_story_id, into_story_id FROM warehouse.story_merges")).all()
+        assert [tuple(r) for r in merges] == [(max(before.values()), older)]
+        assert conn.execute(text("SELECT count(*) FROM stories")).scalar_one() == 1
+        assert conn.execute(text("SELECT article_count FROM stories")).scalar_one() == 3
+        merge_xid = int(conn.execute(text("SELECT change_xid::text FROM story_merges")).scalar_one())
+    # incremental readers get the merge in the pull window that covers it (the horizon is
+    # cluster-wide: wait until other sessions' older transactions have finished)
+    deadline = time.monotonic() + 120
+    while True:
+        with engine.connect() as conn:
+            horizon = conn.execute(text("SELECT warehouse.pull_horizon()")).scalar_one()
+            if horizon > merge_xid:
+                changed = conn.execute(text("SELECT from_story_id FROM warehouse.story_merges_changed(0, :h)"),
+                                       {"h": horizon}).scalars().all()
+                before_merge = conn.execute(text("SELECT count(*) FROM warehouse.story_merges_changed(0, :h)"),
+                                            {"h": merge_xid}).scalar_one()
+                break
+        assert time.monotonic() < deadline, "pull horizon stuck"
+        time.sleep(0.2)
+    assert changed == [max(before.values())]
+    assert before_merge == 0
+
+
+def test_an_article_whose_text_changed_is_placed_again(engine: Engine) -> None:
+    src = _setup(engine)
+    cfg = StoryConfig(use_embedding=False)
+    loaded = store.upsert_articles(engine, [
+        _record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0),
+        _record(src["voa"], "https://voa.example/rates", *BANK, 1)])
+    stories.assign(engine, loaded.new_ids, cfg)
+    before = _story_of(engine)
+    assert before["https://wire.example/quake"] != before["https://voa.example/rates"]
+    # VOA's page is refetched and now reports the quake (a revision of the same URL)
+    revised = store.upsert_articles(engine, [_record(src["voa"], "https://voa.example/rates", *QUAKE[1], 1)])
+    assert revised.updated == 1 and not revised.new_ids
+    counts = stories.assign(engine, [], cfg)
+    assert counts.revised == 1
+    after = _story_of(engine)
+    assert after["https://voa.example/rates"] == after["https://wire.example/quake"]
+    with engine.connect() as conn:
+        # its old story had no other member: gone; nothing left queued
+        assert conn.execute(text("SELECT count(*) FROM stories")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM story_rescore")).scalar_one() == 0
+    assert stories.assign(engine, [], cfg).revised == 0
