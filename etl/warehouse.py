@@ -159,7 +159,10 @@ DBT_SOURCES_PATH = REPO_ROOT / "warehouse" / "dbt" / "models" / "sources.yml"
 DBT_SOURCE = "newsetl"
 # The key of each view (one row per value): tested unique and not null.
 DBT_KEYS = {"articles": "article_id", "article_urls": "url", "stories": "story_id",
-            "story_articles": "article_id", "feed_health": "feed_url", "ingestion_runs": "run_id"}
+            "story_articles": "article_id", "feed_health": "feed_url", "ingestion_runs": "run_id",
+            # a story is merged away once (it no longer exists after); into_story_id may itself
+            # be merged later, so it has no relationship test
+            "story_merges": "from_story_id"}
 # Ids that point at another view's key: tested with relationships (and not null where the
 # contract says the column always has a value).
 DBT_REFERENCES = {
