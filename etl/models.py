@@ -401,14 +401,23 @@ class BatchResult:
     duplicates: int = 0  # exact duplicates (no row added)
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
     deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
+    # busy seconds per step (fetch, archive, extract, load, index): where a batch's time goes
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: "BatchResult") -> None:
+        add_seconds(self.stage_seconds, other.stage_seconds)
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.duplicates += other.duplicates
         self.new_ids.extend(other.new_ids)
+
+
+def add_seconds(into: dict[str, float], more: dict[str, float]) -> None:
+    """Adds per-stage busy seconds (``BatchResult.stage_seconds``, the cycle's totals)."""
+    for stage, seconds in more.items():
+        into[stage] = into.get(stage, 0.0) + seconds
 
 
 # --- stories and reports ------------------------------------------------------------------------

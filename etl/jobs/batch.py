@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -146,15 +147,32 @@ def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
 def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> BatchResult:
     if not items:
         return BatchResult(0, 0, 0, 0)
-    pages = fetch_pages(fetcher, settings, items)
-    store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
-    refs = archiving.write_pages(settings, pages)
-    records = build_records(items, pages, shared_pool(settings))
-    loaded = store.upsert_articles(engine, records)
-    archiving.index_pages(engine, refs, records)
+    times: dict[str, float] = {}
+    with timed(times, "fetch"):
+        pages = fetch_pages(fetcher, settings, items)
+        store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
+    with timed(times, "archive"):
+        refs = archiving.write_pages(settings, pages)
+    with timed(times, "extract"):
+        records = build_records(items, pages, shared_pool(settings))
+    with timed(times, "load"):
+        loaded = store.upsert_articles(engine, records)
+    with timed(times, "index"):
+        archiving.index_pages(engine, refs, records)
     failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
-                       loaded.duplicates, loaded.new_ids)
+                       loaded.duplicates, loaded.new_ids, stage_seconds=times)
+
+
+@contextmanager
+def timed(times: dict[str, float], stage: str) -> Iterator[None]:
+    """Adds the block's wall time to ``times[stage]``: the stage breakdown a run logs (and
+    bench/bench_e2e.py reports), from the code's own clocks rather than a profiler."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[stage] = times.get(stage, 0.0) + time.perf_counter() - started
 
 
 def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConfig,

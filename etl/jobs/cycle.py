@@ -10,7 +10,9 @@ and tests leave the default and the units run at once.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
 from etl.jobs.runs import RunReport
 from etl.jobs.submit import Pending, Submit, run_now
-from etl.models import AssignCounts, BatchResult, PollResult, WorkItem
+from etl.models import AssignCounts, BatchResult, PollResult, WorkItem, add_seconds
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class CycleResult:
     batches: list[BatchResult] = field(default_factory=list)
     stories: AssignCounts = field(default_factory=AssignCounts)
     report: RunReport = field(default_factory=RunReport)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy seconds per stage
 
     @property
     def inserted(self) -> int:
@@ -66,8 +69,11 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
            force: bool, submit: Submit, result: CycleResult) -> CycleResult:
     # Feeds are leased a chunk per unit, task_workers units per round, until none is due:
     # concurrent runs (other workers, other machines) never poll the same feed.
-    result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
-                                    loops=settings.task_workers, submit=submit)
+    started = time.perf_counter()
+    times: dict[str, float] = {}
+    with batch.timed(times, "poll"):
+        result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
+                                        loops=settings.task_workers, submit=submit)
     items: list[WorkItem] = []
     for res in result.polls:
         result.report.add_poll(res)
@@ -79,10 +85,12 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     deferred: set[int] = set()
     for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers):
         result.batches.append(out)
+        add_seconds(times, out.stage_seconds)
         result.report.add_batch(chunk[0].slug, out)
         deferred.update(out.deferred_feeds)
         if out.new_ids:  # in batch order, one batch at a time: story assignment is order-dependent
-            counts = submit(batch.assign_stories, engine, out.new_ids, settings.stories, run_id).result()
+            with batch.timed(times, "stories"):
+                counts = submit(batch.assign_stories, engine, out.new_ids, settings.stories, run_id).result()
             if counts is None:
                 result.report.counts.errors += 1
             else:
@@ -91,6 +99,9 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     # page another run was fetching: should that run die, the entry comes back).
     store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
                                      and p.pending_validators.feed_id not in deferred])
+    times["cycle"] = time.perf_counter() - started
+    result.stage_seconds = times
+    log.info("stage seconds: %s", json.dumps({k: round(v, 2) for k, v in sorted(times.items())}))
     return result
 
 
