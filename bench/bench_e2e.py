@@ -68,10 +68,13 @@ def page_url(i: int, hosts: int, port: int) -> str:
 # -- corpus and server ------------------------------------------------------------------------
 
 def load_corpus() -> list[tuple[str, bytes]]:
-    """(title, html) of the 181 pages, in a stable order."""
+    """(title, html) of the 181 pages, in a stable order; a marker comment is put at the end of
+    the first body paragraph the ground truth names, where each copy's own paragraph goes."""
+    truth = json.loads((DATA / "ground-truth.json").read_text(encoding="utf-8"))
     out = []
     for path in sorted((DATA / "html").glob("*.html.gz")):
         html = gzip.decompress(path.read_bytes())
+        html = _mark_body(html, truth.get(path.name.split(".")[0], {}).get("articleBody", ""))
         m = re.search(rb"<title[^>]*>(.*?)</title>", html, re.S | re.I)
         title = re.sub(r"\s+", " ", m.group(1).decode("utf-8", "replace")).strip() if m else path.stem[:12]
         out.append((title or path.stem[:12], html))
@@ -81,11 +84,38 @@ def load_corpus() -> list[tuple[str, bytes]]:
 def page_copy(corpus: list[tuple[str, bytes]], i: int) -> tuple[str, bytes]:
     """Copy ``i``: page ``i % 181`` with one distinct paragraph after its first paragraph."""
     title, html = corpus[i % len(corpus)]
-    extra = (f"<p>Edition note {i}: this copy carries reference number {i * 7919 % 100003} "
-             f"for the throughput benchmark, version {i // len(corpus)}.</p>").encode()
+    extra = (f" (edition note {i}: reference {i * 7919 % 100003}, version {i // len(corpus)})").encode()
+    # inside the article body, so that extraction keeps it and no two copies have the same text
+    if MARK in html:
+        return title, html.replace(MARK, extra)
     at = html.find(b"</p>")
-    html = html[:at + 4] + extra + html[at + 4:] if at >= 0 else html.replace(b"</body>", extra + b"</body>", 1)
-    return title, html
+    extra = b"<p>" + extra + b"</p>"
+    return title, (html[:at + 4] + extra + html[at + 4:] if at >= 0
+                   else html.replace(b"</body>", extra + b"</body>", 1))
+
+
+MARK = b"<!--bench-copy-->"
+
+
+def _mark_body(html: bytes, body: str) -> bytes:
+    """Marks a place inside the article body: right after the first words of a body line (from
+    the ground truth, else from trafilatura's own text) found in the HTML, so that each copy's
+    note lands in the text extraction keeps."""
+    import trafilatura
+
+    lines = body.splitlines() + (trafilatura.extract(html) or "").splitlines()
+    marked = 0
+    for line in lines:
+        words = line.split()
+        for n in (8, 5):
+            probe = " ".join(words[:n]).encode()
+            if len(words) >= n and probe in html:
+                html = html.replace(probe, probe + MARK)  # every copy of it (meta, JSON-LD, body)
+                marked += 1
+                break
+        if marked == 6:
+            break
+    return html
 
 
 def feed_body(h: int, hosts: int, pages: int, port: int, titles: list[str]) -> bytes:
@@ -396,6 +426,11 @@ def main() -> None:
                             stats["loaded"] = conn.execute(
                                 "SELECT count(*) FROM articles WHERE extraction_status <> 'failed'").fetchone()[0]
                             stats["rows"] = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+                            stats["statuses"] = dict(conn.execute(
+                                "SELECT extraction_status, count(*) FROM articles GROUP BY 1").fetchall())
+                            stats["failures"] = [r[0] for r in conn.execute(
+                                "SELECT left(extraction_error, 120) FROM articles"
+                                " WHERE extraction_status = 'failed' LIMIT 3")]
                         m = STAGES_RE.findall(err)
                         stats["stages"] = json.loads(m[-1]) if m else {}
                     finally:

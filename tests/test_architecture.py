@@ -65,7 +65,7 @@ INNER = {
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
               "backfills"],
     "stories": ["features", "dedup", "attribution", "scoring", "assign"],
-    "jobs": ["submit", "runs", "archiving", "polling", "batch", "cycle", "reextract", "backfill", "maintenance"],
+    "jobs": ["submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill", "maintenance"],
     "cli": ["stack", "ops", "main"],
 }
 

@@ -32,10 +32,11 @@ def archive_feed_response(engine: Engine, settings: Settings, response: FetchRes
         log.exception("could not archive the feed response of %s", response.final_url)
 
 
-def write_pages(settings: Settings, pages: Sequence[FetchResult]) -> list[ArchiveRef | None]:
-    """Page responses to WARC records, before extraction; indexed by :func:`index_pages` once
-    their articles are loaded (the index points at the article)."""
-    return [archive_fetch(settings, page, ArchiveKind.PAGE, PAGE_ACCEPT) for page in pages]
+def write_page(settings: Settings, page: FetchResult) -> ArchiveRef | None:
+    """A page response to WARC, before extraction (the batch's fetch threads call it as each
+    page arrives); indexed by :func:`index_pages` once its article is loaded (the index points
+    at the article)."""
+    return archive_fetch(settings, page, ArchiveKind.PAGE, PAGE_ACCEPT)
 
 
 def index_pages(engine: Engine, refs: Sequence[ArchiveRef | None], records: Sequence[ArticleRecord]) -> None:

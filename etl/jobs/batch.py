@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -24,6 +25,7 @@ from etl.fetch.http import PAGE_ACCEPT, Fetcher
 from etl.jobs import archiving
 from etl.models import (
     REFUSED_FETCHES,
+    ArchiveRef,
     ArticleRecord,
     AssignCounts,
     BatchResult,
@@ -34,7 +36,7 @@ from etl.models import (
 )
 from etl.parse.extract import with_feed_fallback
 from etl.parse.normalize import build_record
-from etl.parse.pool import ExtractionPool, PageJob, shared_pool
+from etl.parse.pool import ExtractionPool, PageJob, PageTicket, shared_pool
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +55,34 @@ def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
     return batches
 
 
-def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> list[FetchResult]:
-    def one(item: WorkItem) -> FetchResult:
+@dataclass(frozen=True)
+class _Fetched:
+    page: FetchResult
+    archived: ArchiveRef | None
+    extraction: PageTicket  # already running in the worker pool
+    seconds: tuple[float, float]  # fetching, archiving
+
+
+def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
+                pool: ExtractionPool) -> list[_Fetched]:
+    """Fetches the batch's pages in ``per_host_concurrency`` threads; each thread archives its
+    page (compression releases the GIL) and hands it to the extraction pool at once, so the
+    workers are busy from the first page on rather than after the batch's last fetch."""
+    def one(item: WorkItem) -> _Fetched:
+        started = time.perf_counter()
         # Article links come from untrusted feeds: the fetcher checks every hop (SSRF) and,
         # for pages, robots.txt (cached per host).
-        return fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
+        page = fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
                              min_interval=item.min_request_interval, respect_robots=True)
+        fetched = time.perf_counter()
+        archived = archiving.write_page(settings, page)
+        archived_at = time.perf_counter()
+        ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url))
+        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched))
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        return list(pool.map(one, items))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as threads:
+        return list(threads.map(one, items))
 
 
 def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
@@ -70,7 +90,12 @@ def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
     """Extracts every page of the batch — all submitted to the worker pool at once — then
     applies the feed fallbacks and normalizes."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
-    page_results = pool.extract_pages(jobs)
+    return records_from(items, pages, pool.extract_pages(jobs))
+
+
+def records_from(items: Sequence[WorkItem], pages: Sequence[FetchResult],
+                 page_results: Sequence[Extraction | None]) -> list[ArticleRecord]:
+    """Feed fallbacks and normalization of extracted pages (cheap: the main process's part)."""
     records = []
     for item, page, page_result in zip(items, pages, page_results, strict=True):
         if page.error_kind in REFUSED_FETCHES:
@@ -147,18 +172,22 @@ def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
 def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> BatchResult:
     if not items:
         return BatchResult(0, 0, 0, 0)
+    pool = shared_pool(settings)
     times: dict[str, float] = {}
-    with timed(times, "fetch"):
-        pages = fetch_pages(fetcher, settings, items)
+    with timed(times, "fetch_wall"):
+        fetched = fetch_pages(fetcher, settings, items, pool)
         store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
-    with timed(times, "archive"):
-        refs = archiving.write_pages(settings, pages)
-    with timed(times, "extract"):
-        records = build_records(items, pages, shared_pool(settings))
+    times["fetch"] = sum(f.seconds[0] for f in fetched)
+    times["archive"] = sum(f.seconds[1] for f in fetched)
+    pages = [f.page for f in fetched]
+    with timed(times, "extract_wait"):
+        extractions = [pool.result(f.extraction) for f in fetched]
+    with timed(times, "normalize"):
+        records = records_from(items, pages, extractions)
     with timed(times, "load"):
         loaded = store.upsert_articles(engine, records)
     with timed(times, "index"):
-        archiving.index_pages(engine, refs, records)
+        archiving.index_pages(engine, [f.archived for f in fetched], records)
     failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
                        loaded.duplicates, loaded.new_ids, stage_seconds=times)

@@ -2,7 +2,8 @@
 
 sync the registry → lease and poll the due feeds (rounds of ``task_workers`` chunks) → process
 the new entries in batches (at most ``task_workers`` in flight) → assign each loaded batch's
-stories, in batch order (assignment is order-dependent) → commit the feeds' validators.
+stories, in batch order (assignment is order-dependent) in a thread of its own, while later
+batches load → commit the feeds' validators.
 
 The flow passes ``submit`` so that every unit becomes a Prefect task run; scripts, evaluations
 and tests leave the default and the units run at once.
@@ -25,6 +26,7 @@ from etl.config import Settings, Source
 from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
 from etl.jobs.runs import RunReport
+from etl.jobs.story_lane import StoryLane
 from etl.jobs.submit import Pending, Submit, run_now
 from etl.models import AssignCounts, BatchResult, PollResult, WorkItem, add_seconds
 
@@ -83,18 +85,18 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     batches = batch.make_batches(items, settings.batch_size)
     log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
-    for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers):
-        result.batches.append(out)
-        add_seconds(times, out.stage_seconds)
-        result.report.add_batch(chunk[0].slug, out)
-        deferred.update(out.deferred_feeds)
-        if out.new_ids:  # in batch order, one batch at a time: story assignment is order-dependent
-            with batch.timed(times, "stories"):
-                counts = submit(batch.assign_stories, engine, out.new_ids, settings.stories, run_id).result()
-            if counts is None:
-                result.report.counts.errors += 1
-            else:
-                result.stories.add(counts)
+    # Stories are assigned in their own thread, batch after batch in load order, while later
+    # batches are still fetched, extracted and loaded (see etl.jobs.story_lane).
+    with StoryLane(submit, engine, settings.stories, run_id) as lane:
+        for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers):
+            result.batches.append(out)
+            add_seconds(times, out.stage_seconds)
+            result.report.add_batch(chunk[0].slug, out)
+            deferred.update(out.deferred_feeds)
+            lane.add(out.new_ids)
+    result.stories = lane.counts
+    result.report.counts.errors += lane.errors
+    times["stories"] = lane.seconds
     # Every new entry is loaded: now the feeds may answer 304 next time (except feeds with a
     # page another run was fetching: should that run die, the entry comes back).
     store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators

@@ -43,6 +43,15 @@ class PageJob:
     url: str | None
 
 
+@dataclass(frozen=True)
+class PageTicket:
+    """A page handed to the pool: settled at once (``future`` None) or running in a worker."""
+
+    url: str | None
+    settled: Extraction | None
+    future: object | None
+
+
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # Imported (and warmed up) once in the fork server, so every (re)started worker starts warm.
@@ -84,23 +93,26 @@ class ExtractionPool:
         """Extracts every page of a batch, all submitted at once; returns, in order, the page
         half of the extraction (see ``etl.parse.extract.extract_page``), or None for a job without
         a page (failed fetch). Pages refused before parsing never reach a worker."""
-        results: list[Extraction | None] = [None] * len(jobs)
-        pending = []
-        for i, job in enumerate(jobs):
-            if job.html is None:
-                continue
-            refused = check_page(job.html, self.max_bytes)
-            if refused:
-                results[i] = Extraction(status=ExtractionStatus.FAILED, error=refused)
-                continue
-            pending.append(i)
-        if pending:
-            pool = self._get()
-            futures = [(i, pool.schedule(self.page_fn, args=(jobs[i].html, jobs[i].url, self.max_bytes),
-                                         timeout=self.timeout)) for i in pending]
-            for i, fut in futures:
-                results[i] = self._collect(fut, jobs[i].url)
-        return results
+        return [self.result(ticket) for ticket in [self.submit(job) for job in jobs]]
+
+    def submit(self, job: PageJob) -> "PageTicket":
+        """Starts one page's extraction now (a page refused before parsing, or without bytes,
+        is settled at once); :meth:`result` waits for it. The batch jobs call this from their
+        fetch threads as each page arrives, so the workers start on the first page instead of
+        waiting for the batch's last fetch."""
+        if job.html is None:
+            return PageTicket(job.url, None, None)
+        refused = check_page(job.html, self.max_bytes)
+        if refused:
+            return PageTicket(job.url, Extraction(status=ExtractionStatus.FAILED, error=refused), None)
+        fut = self._get().schedule(self.page_fn, args=(job.html, job.url, self.max_bytes), timeout=self.timeout)
+        return PageTicket(job.url, None, fut)
+
+    def result(self, ticket: "PageTicket") -> Extraction | None:
+        """The ticket's extraction (None for a job without a page); never raises."""
+        if ticket.future is None:
+            return ticket.settled
+        return self._collect(ticket.future, ticket.url)
 
     def _collect(self, fut: object, url: str | None) -> Extraction:
         try:
