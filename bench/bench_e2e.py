@@ -288,7 +288,8 @@ class Sampler(threading.Thread):
         self.join()
         if self.conn is not None:
             self.conn.close()
-        return {"tree_cpu_s": sum(self.tree_cpu.values()), "pg_cpu_s": sum(self.pg_cpu.values()),
+        return {"tree_cpu_s": sum(self.tree_cpu.values()), "main_cpu_s": self.tree_cpu.get(self.root.pid, 0.0),
+                "pg_cpu_s": sum(self.pg_cpu.values()),
                 "prefect_cpu_s": self._prefect_cpu() - self.prefect_start, "peak_rss_mb": self.peak_rss / 2**20}
 
 
@@ -369,6 +370,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--hosts", type=int, default=8)
     ap.add_argument("--only", choices=["bare", "newsetl"], help="run one side only (no ratio)")
+    ap.add_argument("--baseline-tree", type=Path,
+                    help="another checkout of newsetl (e.g. `git archive main`) run as a third side, "
+                         "'before', in the same rounds: before/after in one run")
     ap.add_argument("--mode", choices=["bare"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -399,6 +403,9 @@ def main() -> None:
     prefect_pids = [prefect.pid] if prefect else []
     runs: dict[str, list[dict]] = {"bare": [], "newsetl": []}
     sides = [args.only] if args.only else ["bare", "newsetl"]
+    if args.baseline_tree:
+        sides.append("before")
+        runs["before"] = []
     bare_db, bare_name = create_db(base, migrate=False) if "bare" in sides else ("", "")
     try:
         for rnd in range(args.rounds):
@@ -412,7 +419,8 @@ def main() -> None:
                 else:
                     url, name = create_db(base, migrate=True)
                     home = work / f"home-{rnd}"
-                    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSETL_DATABASE_URL": url,
+                    tree = args.baseline_tree.resolve() if side == "before" else ROOT
+                    env = {**os.environ, "PYTHONPATH": str(tree), "NEWSETL_DATABASE_URL": url,
                            "NEWSETL_HOME": str(home), "NEWSETL_ARCHIVE_DIR": str(home / "archive"),
                            "NEWSETL_ALLOW_PRIVATE_NETWORKS": "1", "PREFECT_API_URL": api,
                            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -456,12 +464,15 @@ def main() -> None:
         return round(statistics.median(r[key] for r in runs[side]), 2)
 
     keys = ("pages_per_s", "seconds", "cpu_ms_per_page", "pg_cpu_ms_per_page", "prefect_cpu_ms_per_page",
-            "peak_rss_mb", "loaded")
+            "peak_rss_mb", "loaded", "main_cpu_s")
     summary: dict = {"pages": args.pages, "hosts": args.hosts, "rounds": args.rounds,
                      "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()}
     for side in sides:
         summary[side] = {k: med(side, k) for k in keys}
-    if len(sides) == 2:
+    if "before" in sides:
+        summary["after_vs_before_rate_paired"] = [round(n["pages_per_s"] / b["pages_per_s"], 3)
+                                                  for b, n in zip(runs["before"], runs["newsetl"], strict=True)]
+    if "bare" in sides and "newsetl" in sides:
         ratios = [n["pages_per_s"] / b["pages_per_s"] for b, n in zip(runs["bare"], runs["newsetl"], strict=True)]
         cpu_ratios = [n["cpu_ms_per_page"] + n["pg_cpu_ms_per_page"] + n["prefect_cpu_ms_per_page"]
                       for n in runs["newsetl"]]
@@ -470,6 +481,10 @@ def main() -> None:
         summary["rate_ratio_median"] = round(statistics.median(ratios), 3)
         summary["cpu_per_page_ratio_median"] = round(statistics.median(
             n / b for n, b in zip(cpu_ratios, bare_cpu, strict=True)), 3)
+    if "before" in sides and "bare" in sides:
+        summary["before_rate_ratio_paired"] = [round(n["pages_per_s"] / b["pages_per_s"], 3)
+                                               for b, n in zip(runs["bare"], runs["before"], strict=True)]
+        summary["before_rate_ratio_median"] = round(statistics.median(summary["before_rate_ratio_paired"]), 3)
     if "newsetl" in sides:
         stage_keys = sorted({k for r in runs["newsetl"] for k in r.get("stages", {})})
         summary["newsetl_stage_seconds_median"] = {
