@@ -106,3 +106,26 @@ def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  #
     assert result.inserted > 30
     assert submit.peak == Counter({name: 1 for name in submit.submitted})
     assert submit.submitted["lease_and_poll"] == 2
+
+
+def test_batches_per_run_are_capped_whatever_the_size() -> None:
+    from etl.jobs.batch import make_batches
+    from etl.models import FeedEntry, WorkItem
+
+    def items(n: int, slug: str) -> list[WorkItem]:
+        return [WorkItem(feed_id=1, source_id=1, slug=slug, language="en", min_request_interval=0.0,
+                         entry=FeedEntry(entry_key=f"{slug}{i}", link=f"http://x/{slug}/{i}",
+                                         canonical_url=f"http://x/{slug}/{i}")) for i in range(n)]
+
+    backfill = items(7000, "voa") + items(3000, "france24")
+    uncapped = make_batches(backfill, 100)
+    capped = make_batches(backfill, 100, max_batches=64)
+    assert len(uncapped) == 100 and len(capped) <= 64
+    for chunks in (uncapped, capped):  # every item once, in its source's order, one source per batch
+        assert [i.entry.entry_key for b in chunks for i in b] == [
+            i.entry.entry_key for i in sorted(backfill, key=lambda i: i.slug)]
+        assert all(len({i.slug for i in b}) == 1 for b in chunks)
+    # Few items: the cap changes nothing; more sources than the cap: one batch per source.
+    assert make_batches(items(250, "voa"), 100, max_batches=64) == make_batches(items(250, "voa"), 100)
+    many = [i for s in range(80) for i in items(3, f"s{s:02d}")]
+    assert len(make_batches(many, 1, max_batches=64)) == 80

@@ -42,12 +42,23 @@ log = logging.getLogger(__name__)
 
 
 
-def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
+def make_batches(items: Iterable[WorkItem], size: int, max_batches: int | None = None) -> list[list[WorkItem]]:
     """Chunks of at most ``size`` items, one source per chunk, so that a batch's fetches share
-    one host's politeness budget and batches of different outlets can run side by side."""
+    one host's politeness budget and batches of different outlets can run side by side.
+
+    With ``max_batches``, ``size`` grows as needed so that there are at most
+    ``max(max_batches, number of sources)`` chunks: a backfill of 10,000 pages is not 100+
+    Prefect task runs of batches plus as many of story assignment."""
     by_source: dict[str, list[WorkItem]] = defaultdict(list)
     for item in items:
         by_source[item.slug].append(item)
+
+    def count(n: int) -> int:
+        return sum(-(-len(group) // n) for group in by_source.values())
+
+    if max_batches is not None:
+        while count(size) > max(max_batches, len(by_source)):
+            size = max(size + 1, size * 5 // 4)
     batches: list[list[WorkItem]] = []
     for slug in sorted(by_source):
         group = by_source[slug]

@@ -32,6 +32,10 @@ from etl.models import AssignCounts, BatchResult, PollResult, WorkItem, add_seco
 
 log = logging.getLogger(__name__)
 
+# Batches per cycle, whatever its size (larger batches past it): with one story assignment at
+# most per batch, a flow run stays at ≤ 2 × 64 task runs of batches and stories plus its polls.
+MAX_BATCHES_PER_RUN = 64
+
 
 @dataclass
 class CycleResult:
@@ -82,7 +86,7 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
         if res.outcome.failed:
             log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
         items.extend(res.items)
-    batches = batch.make_batches(items, settings.batch_size)
+    batches = batch.make_batches(items, settings.batch_size, max_batches=MAX_BATCHES_PER_RUN)
     log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
     # Stories are assigned in their own thread, batch after batch in load order, while later
