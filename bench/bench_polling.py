@@ -204,7 +204,7 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     # As the flows run it: per-host spacing shared through PostgreSQL (one reservation per request).
     # BENCH_SHARED_SLOTS=0 measures the per-process pacing alone, for comparison.
     shared = os.environ.get("BENCH_SHARED_SLOTS", "1") != "0"
-    with Fetcher(settings, host_slots=store.host_slot_reserver(engine) if shared else None) as fetcher:
+    with Fetcher(settings, host_slots=store.HostSlots(engine) if shared else None) as fetcher:
         rss_before = _rss_mb()
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=tasks) as pool:  # the flow's task threads

@@ -109,3 +109,27 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
         # a third run after the load: the entry is stored now, so it is linked, not fetched
         run("third")
         assert web.hits("/a") == 1 and results["third"].inserted == 0 and results["third"].deferred_feeds == []
+
+
+def test_slots_reserved_ahead_for_a_chunk_keep_the_shared_pace(engine: Engine) -> None:
+    """A poll chunk reserves its host's slots in one statement (HostSlots.reserve_ahead); two
+    runs doing so still keep one pace together."""
+    with TestWeb("127.0.0.23") as web:
+        urls = [web.route(f"/p{i}", static(f"page {i}")) for i in range(2)]
+
+        def make(settings):  # type: ignore[no-untyped-def]
+            slots = store.HostSlots(engine)
+            slots.reserve_ahead({"127.0.0.23": (len(urls), INTERVAL)})
+            return Fetcher(settings, host_slots=slots)
+
+        elapsed = _two_runs(urls, make)
+        assert elapsed >= 3 * INTERVAL
+        assert len(web.requests) == 4
+
+
+def test_a_slot_missed_by_more_than_a_quarter_interval_is_not_used(engine: Engine) -> None:
+    slots = store.HostSlots(engine)
+    slots.reserve_ahead({"late.example": (1, INTERVAL)})
+    time.sleep(INTERVAL * 0.5)  # the reserved start is now half an interval ago
+    # the stale slot is dropped and a fresh one reserved: it waits for the slot after it
+    assert slots("late.example", INTERVAL) > 0

@@ -66,7 +66,7 @@ def run_cycle(engine: Engine, settings: Settings, *, fetcher: Fetcher | None = N
     if registry is not None:
         submit(store.sync_sources, engine, registry).result()
     if fetcher is None:
-        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as own:
+        with Fetcher(settings, host_slots=store.HostSlots(engine)) as own:
             return _cycle(engine, settings, own, run_id, slugs, force, submit, result)
     return _cycle(engine, settings, fetcher, run_id, slugs, force, submit, result)
 
