@@ -390,6 +390,7 @@ class PollResult:
     items: list[WorkItem]
     # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
     pending_validators: Validators | None = None
+    archived: ArchiveRef | None = None  # the response's WARC record, indexed with its chunk
 
 
 @dataclass
