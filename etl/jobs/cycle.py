@@ -98,6 +98,8 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
             result.report.add_batch(chunk[0].slug, out)
             deferred.update(out.deferred_feeds)
             lane.add(out.new_ids)
+            times.setdefault("first_batch_loaded_at", time.perf_counter() - started)
+        times["last_batch_loaded_at"] = time.perf_counter() - started
     result.stories = lane.counts
     result.report.counts.errors += lane.errors
     times["stories"] = lane.seconds
