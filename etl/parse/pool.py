@@ -17,10 +17,13 @@ One pool per process, created lazily by :func:`shared_pool` and shut down at exi
 from __future__ import annotations
 
 import atexit
+import functools
+import heapq
 import logging
 import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -72,6 +75,11 @@ class ExtractionPool:
         self.page_fn = page_fn  # a module-level function (it is pickled by reference)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
+        # Pages beyond what the workers can start next wait here, oldest batch first (see submit).
+        self._waiting: list[tuple[float, int, PageJob, Future[Extraction]]] = []
+        self._running = 0
+        self._seq = 0
+        self._feed_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> "ExtractionPool":
@@ -95,18 +103,53 @@ class ExtractionPool:
         a page (failed fetch). Pages refused before parsing never reach a worker."""
         return [self.result(ticket) for ticket in [self.submit(job) for job in jobs]]
 
-    def submit(self, job: PageJob) -> "PageTicket":
-        """Starts one page's extraction now (a page refused before parsing, or without bytes,
-        is settled at once); :meth:`result` waits for it. The batch jobs call this from their
-        fetch threads as each page arrives, so the workers start on the first page instead of
-        waiting for the batch's last fetch."""
+    def submit(self, job: PageJob, priority: float = 0.0) -> "PageTicket":
+        """Starts one page's extraction (a page refused before parsing, or without bytes, is
+        settled at once); :meth:`result` waits for it. The batch jobs call this from their fetch
+        threads as each page arrives, so the workers start on the first page instead of
+        waiting for the batch's last fetch.
+
+        Only ``2 × workers`` pages are handed to the workers at a time; the others wait, lowest
+        ``priority`` first (the batch jobs pass their start time): when several batches fetch
+        at once, the oldest batch is extracted first and loaded first, so story assignment —
+        which takes batches in order — starts early instead of after every batch in flight."""
         if job.html is None:
             return PageTicket(job.url, None, None)
         refused = check_page(job.html, self.max_bytes)
         if refused:
             return PageTicket(job.url, Extraction(status=ExtractionStatus.FAILED, error=refused), None)
-        fut = self._get().schedule(self.page_fn, args=(job.html, job.url, self.max_bytes), timeout=self.timeout)
-        return PageTicket(job.url, None, fut)
+        done: Future[Extraction] = Future()
+        with self._feed_lock:
+            self._seq += 1
+            heapq.heappush(self._waiting, (priority, self._seq, job, done))
+        self._feed()
+        return PageTicket(job.url, None, done)
+
+    def _feed(self) -> None:
+        while True:
+            with self._feed_lock:
+                if not self._waiting or self._running >= 2 * self.workers:
+                    return
+                _, _, job, done = heapq.heappop(self._waiting)
+                self._running += 1
+            try:
+                fut = self._get().schedule(self.page_fn, args=(job.html, job.url, self.max_bytes),
+                                           timeout=self.timeout)
+            except BaseException as exc:  # pool closed under us: the page fails, the feed goes on
+                with self._feed_lock:
+                    self._running -= 1
+                done.set_exception(exc)
+                continue
+            fut.add_done_callback(functools.partial(self._settle, done=done))
+
+    def _settle(self, fut: Future[Extraction], *, done: Future[Extraction]) -> None:
+        with self._feed_lock:
+            self._running -= 1
+        try:
+            done.set_result(fut.result())
+        except BaseException as exc:  # timeouts and dead workers are turned into rows by _collect
+            done.set_exception(exc)
+        self._feed()
 
     def result(self, ticket: "PageTicket") -> Extraction | None:
         """The ticket's extraction (None for a job without a page); never raises."""
