@@ -204,7 +204,8 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     # As the flows run it: per-host spacing shared through PostgreSQL (one reservation per request).
     # BENCH_SHARED_SLOTS=0 measures the per-process pacing alone, for comparison.
     shared = os.environ.get("BENCH_SHARED_SLOTS", "1") != "0"
-    with Fetcher(settings, host_slots=store.HostSlots(engine) if shared else None) as fetcher:
+    slots = store.HostSlots(engine) if shared else None
+    with Fetcher(settings, host_slots=slots) as fetcher:
         rss_before = _rss_mb()
         t0, c0 = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=tasks) as pool:  # the flow's task threads
@@ -215,7 +216,8 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
         seconds = time.perf_counter() - t0
         cpu = time.process_time() - c0
     outs = [r.outcome for r in results]
-    return {"seconds": seconds, "cpu_s": cpu, "requests": len(outs), "n304": sum(1 for o in outs if o.http_status == 304),
+    return {"seconds": seconds, "cpu_s": cpu, "slot_statements": None if slots is None else [slots.statements, slots.requests],
+            "requests": len(outs), "n304": sum(1 for o in outs if o.http_status == 304),
             "n200": sum(1 for o in outs if o.http_status == 200), "failed": sum(1 for o in outs if o.failed),
             "entries_new": sum(o.entries_new for o in outs), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb(),
             "errors": [f"{o.url}: {o.error_kind}: {o.error}" for o in outs if o.failed][:5]}

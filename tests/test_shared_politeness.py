@@ -111,25 +111,33 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
         assert web.hits("/a") == 1 and results["third"].inserted == 0 and results["third"].deferred_feeds == []
 
 
-def test_slots_reserved_ahead_for_a_chunk_keep_the_shared_pace(engine: Engine) -> None:
-    """A poll chunk reserves its host's slots in one statement (HostSlots.reserve_ahead); two
-    runs doing so still keep one pace together."""
+def test_grouped_slots_keep_the_shared_pace(engine: Engine) -> None:
+    """HostSlots (what the cycle uses) reserves the slots of concurrent requests together;
+    two runs using it still keep one pace."""
     with TestWeb("127.0.0.23") as web:
         urls = [web.route(f"/p{i}", static(f"page {i}")) for i in range(2)]
-
-        def make(settings):  # type: ignore[no-untyped-def]
-            slots = store.HostSlots(engine)
-            slots.reserve_ahead({"127.0.0.23": (len(urls), INTERVAL)})
-            return Fetcher(settings, host_slots=slots)
-
-        elapsed = _two_runs(urls, make)
+        elapsed = _two_runs(urls, lambda s: Fetcher(s, host_slots=store.HostSlots(engine)))
         assert elapsed >= 3 * INTERVAL
         assert len(web.requests) == 4
 
 
-def test_a_slot_missed_by_more_than_a_quarter_interval_is_not_used(engine: Engine) -> None:
+def test_concurrent_requests_share_statements_and_get_consecutive_slots(engine: Engine) -> None:
     slots = store.HostSlots(engine)
-    slots.reserve_ahead({"late.example": (1, INTERVAL)})
-    time.sleep(INTERVAL * 0.5)  # the reserved start is now half an interval ago
-    # the stale slot is dropped and a fresh one reserved: it waits for the slot after it
-    assert slots("late.example", INTERVAL) > 0
+    asks = 8
+    barrier = threading.Barrier(asks)
+    starts: list[float] = []
+
+    def ask() -> None:
+        barrier.wait()
+        wait = slots("group.example", INTERVAL)
+        starts.append(time.monotonic() + wait)
+
+    threads = [threading.Thread(target=ask) for _ in range(asks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert slots.requests == asks and slots.statements < asks  # grouped, not one each
+    starts.sort()
+    # one host: every request got its own slot, an interval apart (small slack for clocks)
+    assert all(b - a >= INTERVAL - 0.05 for a, b in zip(starts, starts[1:])), starts

@@ -175,9 +175,6 @@ def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequ
     globally), then records all polls in one transaction and persists any host back-off."""
     if not feeds:
         return []
-    if isinstance(fetcher.host_slots, store.HostSlots):
-        # The chunk's host slots in one statement, instead of one round trip per request.
-        fetcher.host_slots.reserve_ahead(_slots_wanted(fetcher, feeds))
     workers = max(1, min(settings.fetch_concurrency, len(feeds)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
         results = list(pool.map(lambda f: _safe_poll(engine, fetcher, settings, f, force), feeds))
@@ -185,17 +182,6 @@ def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequ
     store.record_polls(engine, run_id, [r.outcome for r in results])
     index_feeds(engine, [(r.archived, r.outcome.feed_id) for r in results])
     return results
-
-
-def _slots_wanted(fetcher: Fetcher, feeds: Sequence[FeedRow]) -> dict[str, tuple[int, float]]:
-    """host → (requests this chunk will send it, spacing), for hosts that are not parked."""
-    wanted: dict[str, tuple[int, float]] = {}
-    for feed in feeds:
-        host = feed.host or host_of(feed.url)
-        if fetcher.backoff_for(host) is None:
-            n, secs = wanted.get(host, (0, 0.0))
-            wanted[host] = (n + 1, max(secs, feed.min_request_interval))
-    return wanted
 
 
 def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,

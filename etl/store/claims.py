@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -24,50 +24,80 @@ def host_slot_reserver(engine: Engine) -> Callable[[str, float], float]:
     return reserve
 
 
+@dataclass
+class _Ask:
+    host: str
+    interval: float
+    leader: bool = False
+    start: float | None = None  # time.monotonic() when the slot starts
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class HostSlots:
-    """:func:`host_slot_reserver` that can also reserve ahead: :meth:`reserve_ahead` takes the
-    slots a leased chunk will use (n feeds of a host → n consecutive slots) in one statement,
-    and each request then uses one of them instead of a round trip of its own.
+    """:func:`host_slot_reserver` with group reservation: the requests that need a slot at the
+    same moment (a poll chunk runs up to ``fetch_concurrency`` of them at once) share one
+    statement instead of one transaction each.
 
-    A slot is only used from shortly before its start until a quarter interval after it
-    (``LATE``): a slot missed by more (its feed was skipped, or the thread ran late) is dropped,
-    and that request reserves a fresh one, so no request is ever sent closer than 3/4 of the
-    interval to another process's reserved slot."""
-
-    LATE = 0.25  # of the interval
+    Leader/follower, no extra thread: the first request in runs the statement for every request
+    waiting at that moment; requests that arrive meanwhile wait, and the first of them leads the
+    next statement. k requests to one host in a group get k consecutive slots, the same as k
+    separate reservations would."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._one = host_slot_reserver(engine)
         self._lock = threading.Lock()
-        self._ahead: dict[str, deque[tuple[float, float]]] = {}  # host → (monotonic start, interval)
-
-    def reserve_ahead(self, wanted: Mapping[str, tuple[int, float]]) -> None:
-        """``wanted``: host → (number of requests, interval); hosts without spacing are left out."""
-        rows = sorted((h, n, secs) for h, (n, secs) in wanted.items() if n > 0 and secs > 0)
-        if not rows:
-            return
-        with self._engine.begin() as conn:
-            waits = conn.execute(query("reserve_host_slots"), {
-                "hosts": [r[0] for r in rows], "counts": [r[1] for r in rows],
-                "intervals": [r[2] for r in rows]}).all()
-        now = time.monotonic()
-        by_host = {h: (n, secs) for h, n, secs in rows}
-        with self._lock:
-            for host, wait in waits:
-                n, secs = by_host[host]
-                queue = self._ahead.setdefault(host, deque())
-                queue.extend((now + float(wait) + i * secs, secs) for i in range(n))
+        self._pending: list[_Ask] = []
+        self._leading = False
+        self.requests = self.statements = 0
 
     def __call__(self, host: str, interval: float) -> float:
-        now = time.monotonic()
+        ask = _Ask(host, interval)
         with self._lock:
-            queue = self._ahead.get(host)
-            while queue:
-                start, secs = queue.popleft()
-                if start >= now - self.LATE * secs and secs >= interval:
-                    return max(0.0, start - now)
-        return self._one(host, interval)
+            self._pending.append(ask)
+            self.requests += 1
+            if not self._leading:
+                self._leading = ask.leader = True
+        if not ask.leader:
+            ask.done.wait()  # served, or promoted to lead the next group
+        if ask.start is None and ask.error is None:
+            self._lead()
+        if ask.error is not None:
+            raise ask.error
+        assert ask.start is not None
+        return max(0.0, ask.start - time.monotonic())
+
+    def _lead(self) -> None:
+        with self._lock:
+            group, self._pending = self._pending, []
+            self.statements += 1
+        by_host: dict[str, list[_Ask]] = {}
+        for ask in group:
+            by_host.setdefault(ask.host, []).append(ask)
+        hosts = sorted(by_host)
+        spacing = [max(a.interval for a in by_host[h]) for h in hosts]
+        try:
+            with self._engine.begin() as conn:
+                rows = conn.execute(query("reserve_host_slots"), {
+                    "hosts": hosts, "counts": [len(by_host[h]) for h in hosts], "intervals": spacing}).all()
+            now = time.monotonic()
+            for host, wait in rows:
+                secs = spacing[hosts.index(host)]
+                for i, ask in enumerate(by_host[host]):
+                    ask.start = now + float(wait) + i * secs
+        except Exception as exc:  # every request of the group sees it (the Fetcher falls back)
+            for ask in group:
+                ask.error = exc
+        with self._lock:
+            following = self._pending[0] if self._pending else None
+            if following is None:
+                self._leading = False
+            else:
+                following.leader = True
+        for ask in group:
+            ask.done.set()
+        if following is not None:
+            following.done.set()
 
 
 def claim_pages(engine: Engine, canonical_urls: Iterable[str], owner: str, ttl: float) -> set[str]:

@@ -1,6 +1,6 @@
--- Reserve the next :counts start slots of each host in one statement (a leased chunk polls
--- several feeds of one host); returns, per host, the seconds to wait for its first slot (the
--- others follow every :intervals seconds).
+-- Reserve start slots for several hosts in one statement: :counts consecutive slots of
+-- :intervals seconds for each of :hosts. Returns, per host, the seconds to wait for its first
+-- slot (the others follow every interval).
 WITH wanted AS (
     SELECT *
       FROM unnest(CAST(:hosts AS text[]), CAST(:counts AS int[]), CAST(:intervals AS float8[]))
