@@ -415,7 +415,6 @@ def main() -> None:
                            "--port", str(port), "--db", bare_db]
                     stats, out, _ = measured(cmd, {**os.environ, "PYTHONPATH": str(ROOT)}, bare_db, bare_name, [])
                     stats.update(json.loads(out))
-                    stats["loaded"] = stats["loaded"]
                 else:
                     url, name = create_db(base, migrate=True)
                     home = work / f"home-{rnd}"
