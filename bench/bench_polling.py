@@ -150,10 +150,10 @@ def run_bare(port: int, feeds: int) -> dict:
             return await asyncio.gather(*(one(u, e) for u, e in requests))
 
     rss_before = _rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = asyncio.run(main())
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "requests": len(out), "n304": sum(1 for s, _ in out if s == 304),
+    return {"seconds": seconds, "cpu_s": time.process_time() - c0, "requests": len(out), "n304": sum(1 for s, _ in out if s == 304),
             "n200": sum(1 for s, _ in out if s == 200), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb()}
 
 
@@ -204,17 +204,20 @@ def run_cycle(db_url: str, feeds: int, tasks: int) -> dict:
     # As the flows run it: per-host spacing shared through PostgreSQL (one reservation per request).
     # BENCH_SHARED_SLOTS=0 measures the per-process pacing alone, for comparison.
     shared = os.environ.get("BENCH_SHARED_SLOTS", "1") != "0"
-    with Fetcher(settings, host_slots=store.host_slot_reserver(engine) if shared else None) as fetcher:
+    slots = store.HostSlots(engine) if shared else None
+    with Fetcher(settings, host_slots=slots) as fetcher:
         rss_before = _rss_mb()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=tasks) as pool:  # the flow's task threads
             results = polling.poll_due(engine, fetcher, settings, None, loops=tasks, submit=pool.submit)
         # The flow commits the held-back validators once the new entries are loaded (page
         # fetching is not part of this benchmark); counted in the cycle's time.
         store.commit_validators(engine, [r.pending_validators for r in results if r.pending_validators])
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - c0
     outs = [r.outcome for r in results]
-    return {"seconds": seconds, "requests": len(outs), "n304": sum(1 for o in outs if o.http_status == 304),
+    return {"seconds": seconds, "cpu_s": cpu, "slot_statements": None if slots is None else [slots.statements, slots.requests],
+            "requests": len(outs), "n304": sum(1 for o in outs if o.http_status == 304),
             "n200": sum(1 for o in outs if o.http_status == 200), "failed": sum(1 for o in outs if o.failed),
             "entries_new": sum(o.entries_new for o in outs), "rss_before_mb": rss_before, "peak_rss_mb": _peak_mb(),
             "errors": [f"{o.url}: {o.error_kind}: {o.error}" for o in outs if o.failed][:5]}
@@ -348,6 +351,8 @@ def main() -> None:
             "cycle_rss_growth_mb": round(med["cycle"]["peak_rss_mb"] - med["cycle"]["rss_before_mb"], 1),
             "bare_peak_rss_mb": round(med["bare"]["peak_rss_mb"], 1),
             "bare_rss_growth_mb": round(med["bare"]["peak_rss_mb"] - med["bare"]["rss_before_mb"], 1),
+            "cycle_cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs["cycle"]), 3),
+            "bare_cpu_s_median": round(statistics.median(r["cpu_s"] for r in runs["bare"]), 3),
             "cycle_checks": {k: runs["cycle"][-1][k] for k in ("n304", "n200", "failed", "entries_new")},
             "bare_checks": {k: runs["bare"][-1][k] for k in ("n304", "n200")},
             "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),

@@ -411,6 +411,7 @@ class PollResult:
     # Held back while ``items`` are not loaded yet; commit with store.commit_validators.
     pending_validators: Validators | None = None
     errors: list[IngestError] = field(default_factory=list)  # entries refused, values dropped
+    archived: ArchiveRef | None = None  # the response's WARC record, indexed with its chunk
 
 
 @dataclass
@@ -423,8 +424,11 @@ class BatchResult:
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
     deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
     errors: list[IngestError] = field(default_factory=list)  # rows refused or failed, values dropped
+    # busy seconds per step (fetch, archive, extract, load, index): where a batch's time goes
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: "BatchResult") -> None:
+        add_seconds(self.stage_seconds, other.stage_seconds)
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
@@ -432,6 +436,12 @@ class BatchResult:
         self.duplicates += other.duplicates
         self.new_ids.extend(other.new_ids)
         self.errors.extend(other.errors)
+
+
+def add_seconds(into: dict[str, float], more: dict[str, float]) -> None:
+    """Adds per-stage busy seconds (``BatchResult.stage_seconds``, the cycle's totals)."""
+    for stage, seconds in more.items():
+        into[stage] = into.get(stage, 0.0) + seconds
 
 
 # --- stories and reports ------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_hostile_batch_loads_with_statuses_and_everything_is_archived(engine: En
         web.route("/latin", static(_page("v1").encode("utf-8")[:-200] + b"\xe9\xff\xfe" + b"</body></html>"))
         web.route("/empty", static(b""))
         feed = _feed(engine, web.url("/feed.xml"))
-        polling.poll_one(engine, fetcher, settings, feed, force=True)
+        polling.poll_chunk(engine, fetcher, settings, [feed], None, force=True)  # archives and indexes
         items = [_item(feed, web.url(p), p.strip("/"), summary=f"<p>Summary of {p}</p>" if p == "/slow" else None)
                  for p in ("/good", "/slow", "/binary", "/huge", "/deep", "/latin", "/empty", "/gone")]
         result = batch.process_batch(engine, fetcher, settings, items)

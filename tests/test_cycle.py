@@ -28,6 +28,7 @@ class RecordingSubmit:
         self.submitted: Counter[str] = Counter()
         self.outstanding: Counter[str] = Counter()
         self.peak: Counter[str] = Counter()
+        self.args: dict[str, list[tuple[Any, ...]]] = {}
 
     def __call__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "_Collected":
         name = fn.__name__
@@ -35,6 +36,7 @@ class RecordingSubmit:
             self.submitted[name] += 1
             self.outstanding[name] += 1
             self.peak[name] = max(self.peak[name], self.outstanding[name])
+            self.args.setdefault(name, []).append(args)
         return _Collected(self, name, self.pool.submit(fn, *args, **kwargs))
 
 
@@ -80,9 +82,12 @@ def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_ord
     assert submit.submitted["process_batch"] == batches
     assert submit.peak["process_batch"] == settings.task_workers
     assert submit.outstanding == Counter({name: 0 for name in submit.submitted})
-    # Stories: one assignment per batch that inserted rows, one at a time, in batch order.
-    assert submit.submitted["assign_stories"] == sum(1 for b in result.batches if b.new_ids)
+    # Stories: one assignment at a time, in batch order (batches that queued up while one ran
+    # are assigned together: never more units than batches that inserted rows).
+    assert 1 <= submit.submitted["assign_stories"] <= sum(1 for b in result.batches if b.new_ids)
     assert submit.peak["assign_stories"] == 1
+    assigned_in_order = [i for args in submit.args["assign_stories"] for i in args[1]]
+    assert assigned_in_order == [i for b in result.batches for i in b.new_ids]
     assert submit.submitted["sync_sources"] == 1
     # The report the run row gets.
     assert report.counts.feeds_polled == feeds and report.counts.articles_new == stored
@@ -101,3 +106,26 @@ def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  #
     assert result.inserted > 30
     assert submit.peak == Counter({name: 1 for name in submit.submitted})
     assert submit.submitted["lease_and_poll"] == 2
+
+
+def test_batches_per_run_are_capped_whatever_the_size() -> None:
+    from etl.jobs.batch import make_batches
+    from etl.models import FeedEntry, WorkItem
+
+    def items(n: int, slug: str) -> list[WorkItem]:
+        return [WorkItem(feed_id=1, source_id=1, slug=slug, language="en", min_request_interval=0.0,
+                         entry=FeedEntry(entry_key=f"{slug}{i}", link=f"http://x/{slug}/{i}",
+                                         canonical_url=f"http://x/{slug}/{i}")) for i in range(n)]
+
+    backfill = items(7000, "voa") + items(3000, "france24")
+    uncapped = make_batches(backfill, 100)
+    capped = make_batches(backfill, 100, max_batches=64)
+    assert len(uncapped) == 100 and len(capped) <= 64
+    for chunks in (uncapped, capped):  # every item once, in its source's order, one source per batch
+        assert [i.entry.entry_key for b in chunks for i in b] == [
+            i.entry.entry_key for i in sorted(backfill, key=lambda i: i.slug)]
+        assert all(len({i.slug for i in b}) == 1 for b in chunks)
+    # Few items: the cap changes nothing; more sources than the cap: one batch per source.
+    assert make_batches(items(250, "voa"), 100, max_batches=64) == make_batches(items(250, "voa"), 100)
+    many = [i for s in range(80) for i in items(3, f"s{s:02d}")]
+    assert len(make_batches(many, 1, max_batches=64)) == 80

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from etl.models import FeedEntry
+from etl.models import Extraction, ExtractionStatus, FeedEntry
 from etl.parse.extract import extract_page, with_feed_fallback
 from etl.parse.pool import ExtractionPool, PageJob
 from tests.test_extract import PAGE
@@ -90,3 +90,30 @@ def test_bad_input_each_gets_a_status_in_real_workers() -> None:
     assert statuses[2] in ("ok", "failed") and (out[2].text or out[2].error)
     assert statuses[3] == "failed" and "too large" in out[3].error
     assert statuses[4] == "ok"
+
+
+def test_pages_of_an_earlier_batch_are_extracted_first() -> None:
+    """Only 2 × workers pages go to the workers at a time; the rest wait, lowest priority
+    (earliest batch) first, whatever order they arrived in."""
+    from concurrent.futures import wait
+
+    with ExtractionPool(workers=1, timeout=20, page_fn=_slow_then_record) as pool:
+        html = b"<html><body><p>" + b"word " * 50 + b"</p></body></html>"
+        first = [pool.submit(PageJob(html, f"http://x/early-{i}"), priority=1.0) for i in range(2)]
+        later = [pool.submit(PageJob(html, f"http://x/late-{i}"), priority=5.0) for i in range(3)]
+        earlier = [pool.submit(PageJob(html, f"http://x/older-{i}"), priority=2.0) for i in range(3)]
+        tickets = first + later + earlier
+        wait([t.future for t in tickets])  # type: ignore[misc]
+        order = [pool.result(t).title for t in tickets]  # type: ignore[union-attr]
+    finished = sorted(range(len(tickets)), key=lambda i: float(order[i] or 0))
+    urls = [tickets[i].url for i in finished]
+    # the first two went straight to the worker; then the priority-2 batch before the priority-5 one
+    assert urls[2:5] == [f"http://x/older-{i}" for i in range(3)]
+    assert urls[5:] == [f"http://x/late-{i}" for i in range(3)]
+
+
+def _slow_then_record(html: bytes | str, url: str | None, max_bytes: int | None) -> Extraction:
+    import time as _time
+
+    _time.sleep(0.05)
+    return Extraction(status=ExtractionStatus.OK, text="x" * 300, title=repr(_time.monotonic()))

@@ -109,3 +109,37 @@ def test_demo_sites_end_to_end_and_rerun_adds_nothing(engine: Engine, prefect_ha
     assert again["articles_new"] == 0 and again["feeds_failed"] == 0
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM articles")).scalar() == len(rows)
+
+
+def test_task_runs_per_flow_run_stay_bounded(engine: Engine, prefect_harness: None, demo_sites,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One article per batch would be one task run per article (and one more for its stories);
+    the cycle caps the batches per run (here at 5 instead of 64, so that the demo's ~40 articles
+    cross it) and story assignment never runs more units than there are batches."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    import etl.jobs.cycle
+
+    monkeypatch.setattr(etl.jobs.cycle, "MAX_BATCHES_PER_RUN", 5)
+    monkeypatch.setenv("NEWSETL_BATCH_SIZE", "1")
+    sources = tmp_path / "demo.toml"
+    sources.write_text(demo_sites.sources_toml(min_request_interval=0.0))
+    summary = ingest(sources_file=str(sources), kind="demo")
+    articles = len(demo_sites.article_urls())
+    assert summary["articles_new"] == articles > 30
+    with engine.connect() as conn:
+        flow_run_id = conn.execute(text("SELECT flow_run_id FROM ingestion_runs WHERE id = :id"),
+                                   {"id": summary["run_id"]}).scalar_one()
+        unassigned = conn.execute(text("SELECT count(*) FROM articles a WHERE NOT EXISTS "
+                                       "(SELECT 1 FROM story_articles sa WHERE sa.article_id = a.id)")).scalar_one()
+    assert unassigned == 0
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    names = [r.name.rsplit("-", 1)[0] for r in runs]
+    sources_count = 3  # france24, voa, hemiwire: a batch never mixes sources
+    assert 1 <= names.count("process-batch") <= max(5, sources_count)
+    assert 1 <= names.count("assign-stories") <= names.count("process-batch")
+    assert len(runs) == names.count("process-batch") + names.count("assign-stories") + names.count(
+        "poll-due-chunk") + names.count("sync-sources")
+    assert len(runs) < articles  # unbounded, it would be 2 per article plus the polls

@@ -109,3 +109,35 @@ def test_a_page_being_fetched_by_one_run_is_not_fetched_by_another(engine: Engin
         # a third run after the load: the entry is stored now, so it is linked, not fetched
         run("third")
         assert web.hits("/a") == 1 and results["third"].inserted == 0 and results["third"].deferred_feeds == []
+
+
+def test_grouped_slots_keep_the_shared_pace(engine: Engine) -> None:
+    """HostSlots (what the cycle uses) reserves the slots of concurrent requests together;
+    two runs using it still keep one pace."""
+    with TestWeb("127.0.0.23") as web:
+        urls = [web.route(f"/p{i}", static(f"page {i}")) for i in range(2)]
+        elapsed = _two_runs(urls, lambda s: Fetcher(s, host_slots=store.HostSlots(engine)))
+        assert elapsed >= 3 * INTERVAL
+        assert len(web.requests) == 4
+
+
+def test_concurrent_requests_share_statements_and_get_consecutive_slots(engine: Engine) -> None:
+    slots = store.HostSlots(engine)
+    asks = 8
+    barrier = threading.Barrier(asks)
+    starts: list[float] = []
+
+    def ask() -> None:
+        barrier.wait()
+        wait = slots("group.example", INTERVAL)
+        starts.append(time.monotonic() + wait)
+
+    threads = [threading.Thread(target=ask) for _ in range(asks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert slots.requests == asks and slots.statements < asks  # grouped, not one each
+    starts.sort()
+    # one host: every request got its own slot, an interval apart (small slack for clocks)
+    assert all(b - a >= INTERVAL - 0.05 for a, b in zip(starts, starts[1:])), starts

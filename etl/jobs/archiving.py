@@ -20,22 +20,27 @@ from etl.models import ArchiveKind, ArchiveRef, ArticleRecord, FetchResult
 log = logging.getLogger(__name__)
 
 
-def archive_feed_response(engine: Engine, settings: Settings, response: FetchResult, feed_id: int) -> None:
-    """A feed response, archived and indexed at once. A 304 is skipped (no body; the copy
-    archived when the feed last changed still stands)."""
+def write_feed_response(settings: Settings, response: FetchResult) -> ArchiveRef | None:
+    """A feed response to WARC; indexed with the rest of its chunk by :func:`index_feeds`. A
+    304 is skipped (no body; the copy archived when the feed last changed still stands)."""
     if response.not_modified:
-        return
+        return None
+    return archive_fetch(settings, response, ArchiveKind.FEED, FEED_ACCEPT)
+
+
+def index_feeds(engine: Engine, refs: Sequence[tuple[ArchiveRef | None, int]]) -> None:
+    """Indexes a chunk's feed responses, ``(ref, feed_id)`` each, in one statement."""
     try:
-        ref = archive_fetch(settings, response, ArchiveKind.FEED, FEED_ACCEPT)
-        store.index_archive(engine, [(ref, None, feed_id)])
+        store.index_archive(engine, [(ref, None, feed_id) for ref, feed_id in refs if ref is not None])
     except Exception:
-        log.exception("could not archive the feed response of %s", response.final_url)
+        log.exception("could not index %d archived feed response(s)", len(refs))
 
 
-def write_pages(settings: Settings, pages: Sequence[FetchResult]) -> list[ArchiveRef | None]:
-    """Page responses to WARC records, before extraction; indexed by :func:`index_pages` once
-    their articles are loaded (the index points at the article)."""
-    return [archive_fetch(settings, page, ArchiveKind.PAGE, PAGE_ACCEPT) for page in pages]
+def write_page(settings: Settings, page: FetchResult) -> ArchiveRef | None:
+    """A page response to WARC, before extraction (the batch's fetch threads call it as each
+    page arrives); indexed by :func:`index_pages` once its article is loaded (the index points
+    at the article)."""
+    return archive_fetch(settings, page, ArchiveKind.PAGE, PAGE_ACCEPT)
 
 
 def index_pages(engine: Engine, refs: Sequence[ArchiveRef | None], records: Sequence[ArticleRecord]) -> None:

@@ -11,9 +11,11 @@ import dataclasses
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -25,6 +27,7 @@ from etl.jobs import archiving
 from etl.jobs.runs import reap_dead_runs
 from etl.models import (
     REFUSED_FETCHES,
+    ArchiveRef,
     IngestError,
     IngestErrorKind,
     ArticleRecord,
@@ -37,18 +40,29 @@ from etl.models import (
 )
 from etl.parse.extract import with_feed_fallback
 from etl.parse.normalize import RefusedEntry, build_record, storable_entry
-from etl.parse.pool import ExtractionPool, PageJob, shared_pool
+from etl.parse.pool import ExtractionPool, PageJob, PageTicket, shared_pool
 
 log = logging.getLogger(__name__)
 
 
 
-def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
+def make_batches(items: Iterable[WorkItem], size: int, max_batches: int | None = None) -> list[list[WorkItem]]:
     """Chunks of at most ``size`` items, one source per chunk, so that a batch's fetches share
-    one host's politeness budget and batches of different outlets can run side by side."""
+    one host's politeness budget and batches of different outlets can run side by side.
+
+    With ``max_batches``, ``size`` grows as needed so that there are at most
+    ``max(max_batches, number of sources)`` chunks: a backfill of 10,000 pages is not 100+
+    Prefect task runs of batches plus as many of story assignment."""
     by_source: dict[str, list[WorkItem]] = defaultdict(list)
     for item in items:
         by_source[item.slug].append(item)
+
+    def count(n: int) -> int:
+        return sum(-(-len(group) // n) for group in by_source.values())
+
+    if max_batches is not None:
+        while count(size) > max(max_batches, len(by_source)):
+            size = max(size + 1, size * 5 // 4)
     batches: list[list[WorkItem]] = []
     for slug in sorted(by_source):
         group = by_source[slug]
@@ -56,16 +70,36 @@ def make_batches(items: Iterable[WorkItem], size: int) -> list[list[WorkItem]]:
     return batches
 
 
-def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> list[FetchResult]:
-    def one(item: WorkItem) -> FetchResult:
+@dataclass(frozen=True)
+class _Fetched:
+    page: FetchResult
+    archived: ArchiveRef | None
+    extraction: PageTicket  # already running in the worker pool
+    seconds: tuple[float, float]  # fetching, archiving
+
+
+def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
+                pool: ExtractionPool) -> list[_Fetched]:
+    """Fetches the batch's pages in ``per_host_concurrency`` threads; each thread archives its
+    page (compression releases the GIL) and hands it to the extraction pool at once, so the
+    workers are busy from the first page on rather than after the batch's last fetch."""
+    priority = time.monotonic()  # an earlier batch's pages are extracted first
+
+    def one(item: WorkItem) -> _Fetched:
+        started = time.perf_counter()
         # Article links come from untrusted feeds: the fetcher checks every hop (SSRF) and,
         # for pages, robots.txt (cached per host).
-        return fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
+        page = fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
                              min_interval=item.min_request_interval, respect_robots=True)
+        fetched = time.perf_counter()
+        archived = archiving.write_page(settings, page)
+        archived_at = time.perf_counter()
+        ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url), priority)
+        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched))
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        return list(pool.map(one, items))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as threads:
+        return list(threads.map(one, items))
 
 
 def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
@@ -80,7 +114,14 @@ def _build_aligned(items: Sequence[WorkItem], pages: Sequence[FetchResult], pool
                    errors: list[IngestError] | None = None) -> list[ArticleRecord | None]:
     """:func:`build_records`, one entry per item (None where the record could not be built)."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
-    page_results = pool.extract_pages(jobs)
+    return records_from(items, pages, pool.extract_pages(jobs), errors)
+
+
+def records_from(items: Sequence[WorkItem], pages: Sequence[FetchResult],
+                 page_results: Sequence[Extraction | None],
+                 errors: list[IngestError] | None = None) -> list[ArticleRecord | None]:
+    """Feed fallbacks and normalization of extracted pages (cheap: the main process's part),
+    one entry per item: None where the record could not be built (recorded in ``errors``)."""
     errors = errors if errors is not None else []
     records: list[ArticleRecord | None] = []
     for item, page, page_result in zip(items, pages, page_results, strict=True):
@@ -198,26 +239,47 @@ def _still_new(engine: Engine, items: Sequence[WorkItem]) -> list[WorkItem]:
 def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem]) -> BatchResult:
     if not items:
         return BatchResult(0, 0, 0, 0)
-    pages = fetch_pages(fetcher, settings, items)
-    store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
-    refs = archiving.write_pages(settings, pages)
+    pool = shared_pool(settings)
+    times: dict[str, float] = {}
+    with timed(times, "fetch_wall"):
+        fetched = fetch_pages(fetcher, settings, items, pool)
+        store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
+    times["fetch"] = sum(f.seconds[0] for f in fetched)
+    times["archive"] = sum(f.seconds[1] for f in fetched)
+    pages = [f.page for f in fetched]
+    with timed(times, "extract_wait"):
+        extractions = [pool.result(f.extraction) for f in fetched]
     errors: list[IngestError] = []
-    aligned = _build_aligned(items, pages, shared_pool(settings), errors)
-    records = [r for r in aligned if r is not None]
-    refs = [ref for ref, r in zip(refs, aligned, strict=True) if r is not None]
-    loaded = store.upsert_articles(engine, records)
+    with timed(times, "normalize"):
+        aligned = records_from(items, pages, extractions, errors)
+        records = [r for r in aligned if r is not None]
+        refs = [f.archived for f, r in zip(fetched, aligned, strict=True) if r is not None]
+    with timed(times, "load"):
+        loaded = store.upsert_articles(engine, records)
     by_url = {r.canonical_url: r for r in records}
     for url, why in loaded.failed:
         rec = by_url.get(url)
         errors.append(IngestError(IngestErrorKind.ROW_FAILED, why, rec.url if rec else url,
                                   rec.feed_id if rec else None, rec.source_id if rec else None))
     bad = {url for url, _ in loaded.failed}
-    archiving.index_pages(engine, refs, records)
+    with timed(times, "index"):
+        archiving.index_pages(engine, refs, records)
     # failed: rows stored as 'failed', rows the database refused, records never built
     failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED or r.canonical_url in bad)
     failed += sum(1 for r in aligned if r is None)
     return BatchResult(loaded.inserted, loaded.updated, loaded.unchanged, failed,
-                       loaded.duplicates, loaded.new_ids, errors=errors)
+                       loaded.duplicates, loaded.new_ids, errors=errors, stage_seconds=times)
+
+
+@contextmanager
+def timed(times: dict[str, float], stage: str) -> Iterator[None]:
+    """Adds the block's wall time to ``times[stage]``: the stage breakdown a run logs (and
+    bench/bench_e2e.py reports), from the code's own clocks rather than a profiler."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[stage] = times.get(stage, 0.0) + time.perf_counter() - started
 
 
 def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConfig,

@@ -2,7 +2,8 @@
 
 sync the registry → lease and poll the due feeds (rounds of ``task_workers`` chunks) → process
 the new entries in batches (at most ``task_workers`` in flight) → assign each loaded batch's
-stories, in batch order (assignment is order-dependent) → commit the feeds' validators.
+stories, in batch order (assignment is order-dependent) in a thread of its own, while later
+batches load → commit the feeds' validators.
 
 The flow passes ``submit`` so that every unit becomes a Prefect task run; scripts, evaluations
 and tests leave the default and the units run at once.
@@ -10,7 +11,9 @@ and tests leave the default and the units run at once.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +27,16 @@ from etl.config import Settings, Source
 from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
 from etl.jobs.runs import RunReport
+from etl.jobs.story_lane import StoryLane
 from etl.jobs.submit import Pending, Submit, run_now
-from etl.models import AssignCounts, BatchResult, PollResult, WorkItem
+from etl.models import AssignCounts, BatchResult, PollResult, WorkItem, add_seconds
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_DAYS = 7
+# Batches per cycle, whatever its size (larger batches past it): with one story assignment at
+# most per batch, a flow run stays at ≤ 2 × 64 task runs of batches and stories plus its polls.
+MAX_BATCHES_PER_RUN = 64
 
 
 @dataclass
@@ -39,6 +46,7 @@ class CycleResult:
     stories: AssignCounts = field(default_factory=AssignCounts)
     report: RunReport = field(default_factory=RunReport)
     held: dict[str, int] = field(default_factory=dict)  # due feeds other live runs hold: worker → count
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # busy seconds per stage
 
     @property
     def inserted(self) -> int:
@@ -61,7 +69,7 @@ def run_cycle(engine: Engine, settings: Settings, *, fetcher: Fetcher | None = N
     if registry is not None:
         submit(store.sync_sources, engine, registry).result()
     if fetcher is None:
-        with Fetcher(settings, host_slots=store.host_slot_reserver(engine)) as own:
+        with Fetcher(settings, host_slots=store.HostSlots(engine)) as own:
             return _cycle(engine, settings, own, run_id, slugs, force, submit, result)
     return _cycle(engine, settings, fetcher, run_id, slugs, force, submit, result)
 
@@ -70,10 +78,13 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
            force: bool, submit: Submit, result: CycleResult) -> CycleResult:
     # Feeds are leased a chunk per unit, task_workers units per round, until none is due:
     # concurrent runs (other workers, other machines) never poll the same feed.
+    started = time.perf_counter()
+    times: dict[str, float] = {}
     # Articles a dead run loaded but never gave a story go first, as they would have.
     catch_up_stories(engine, settings, run_id, submit, result)
-    result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
-                                    loops=settings.task_workers, submit=submit)
+    with batch.timed(times, "poll"):
+        result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
+                                        loops=settings.task_workers, submit=submit)
     result.held = store.held_feeds(engine, polling.worker_id(run_id), slugs)
     items: list[WorkItem] = []
     for res in result.polls:
@@ -82,28 +93,35 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
         if res.outcome.failed:
             log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
         items.extend(res.items)
-    batches = batch.make_batches(items, settings.batch_size)
+    batches = batch.make_batches(items, settings.batch_size, max_batches=MAX_BATCHES_PER_RUN)
     log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
-    for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers, run_id):
-        if out is None:  # the batch failed as a whole: its feeds keep their validators
-            deferred.update(i.feed_id for i in chunk if i.feed_id is not None)
-            result.report.counts.errors += 1
-            continue
-        store.record_ingest_errors(engine, run_id, out.errors)
-        result.batches.append(out)
-        result.report.add_batch(chunk[0].slug, out)
-        deferred.update(out.deferred_feeds)
-        if out.new_ids:  # in batch order, one batch at a time: story assignment is order-dependent
-            counts = submit(batch.assign_stories, engine, out.new_ids, settings.stories, run_id).result()
-            if counts is None:
+    # Stories are assigned in their own thread, batch after batch in load order, while later
+    # batches are still fetched, extracted and loaded (see etl.jobs.story_lane).
+    with StoryLane(submit, engine, settings.stories, run_id) as lane:
+        for chunk, out in _in_order(submit, batches, engine, fetcher, settings, settings.task_workers, run_id):
+            if out is None:  # the batch failed as a whole: its feeds keep their validators
+                deferred.update(i.feed_id for i in chunk if i.feed_id is not None)
                 result.report.counts.errors += 1
-            else:
-                result.stories.add(counts)
+                continue
+            store.record_ingest_errors(engine, run_id, out.errors)
+            result.batches.append(out)
+            add_seconds(times, out.stage_seconds)
+            result.report.add_batch(chunk[0].slug, out)
+            deferred.update(out.deferred_feeds)
+            lane.add(out.new_ids)
+            times.setdefault("first_batch_loaded_at", time.perf_counter() - started)
+        times["last_batch_loaded_at"] = time.perf_counter() - started
+    result.stories.add(lane.counts)
+    result.report.counts.errors += lane.errors
+    times["stories"] = lane.seconds
     # Every new entry is loaded: now the feeds may answer 304 next time (except feeds with a
     # page another run was fetching: should that run die, the entry comes back).
     store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
                                      and p.pending_validators.feed_id not in deferred])
+    times["cycle"] = time.perf_counter() - started
+    result.stage_seconds = times
+    log.info("stage seconds: %s", json.dumps({k: round(v, 2) for k, v in sorted(times.items())}))
     return result
 
 

@@ -35,7 +35,7 @@ from etl.fetch.schedule import (
     with_jitter,
 )
 from etl.fetch.urls import host_of
-from etl.jobs.archiving import archive_feed_response
+from etl.jobs.archiving import index_feeds, write_feed_response
 from etl.jobs.runs import reap_dead_runs
 from etl.jobs.submit import Submit, run_now
 from etl.models import (
@@ -86,7 +86,7 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
-    archive_feed_response(engine, settings, res, feed.id)
+    archived = write_feed_response(settings, res)
     if res.error_kind == ErrorKind.HOST_BACKOFF:  # parked by another thread meanwhile, or a hop's host
         parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
         if parked is not None:
@@ -163,7 +163,7 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
                            if res.status == 410 else None),
         entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
     )
-    return PollResult(feed.slug, outcome, items, pending, problems)
+    return PollResult(feed.slug, outcome, items, pending, errors=problems, archived=archived)
 
 
 def storable_entries(feed: FeedRow, entries: Sequence[FeedEntry]) -> tuple[list[FeedEntry], list[IngestError]]:
@@ -211,6 +211,7 @@ def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequ
         results = list(pool.map(lambda f: _safe_poll(engine, fetcher, settings, f, force), feeds))
     store.save_host_backoffs(engine, fetcher.drain_new_backoffs())
     store.record_polls(engine, run_id, [r.outcome for r in results])
+    index_feeds(engine, [(r.archived, r.outcome.feed_id) for r in results])
     return results
 
 

@@ -17,10 +17,13 @@ One pool per process, created lazily by :func:`shared_pool` and shut down at exi
 from __future__ import annotations
 
 import atexit
+import functools
+import heapq
 import logging
 import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -43,6 +46,15 @@ class PageJob:
     url: str | None
 
 
+@dataclass(frozen=True)
+class PageTicket:
+    """A page handed to the pool: settled at once (``future`` None) or running in a worker."""
+
+    url: str | None
+    settled: Extraction | None
+    future: object | None
+
+
 def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     # Imported (and warmed up) once in the fork server, so every (re)started worker starts warm.
@@ -63,6 +75,11 @@ class ExtractionPool:
         self.page_fn = page_fn  # a module-level function (it is pickled by reference)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
+        # Pages beyond what the workers can start next wait here, oldest batch first (see submit).
+        self._waiting: list[tuple[float, int, PageJob, Future[Extraction]]] = []
+        self._running = 0
+        self._seq = 0
+        self._feed_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> "ExtractionPool":
@@ -84,23 +101,61 @@ class ExtractionPool:
         """Extracts every page of a batch, all submitted at once; returns, in order, the page
         half of the extraction (see ``etl.parse.extract.extract_page``), or None for a job without
         a page (failed fetch). Pages refused before parsing never reach a worker."""
-        results: list[Extraction | None] = [None] * len(jobs)
-        pending = []
-        for i, job in enumerate(jobs):
-            if job.html is None:
+        return [self.result(ticket) for ticket in [self.submit(job) for job in jobs]]
+
+    def submit(self, job: PageJob, priority: float = 0.0) -> "PageTicket":
+        """Starts one page's extraction (a page refused before parsing, or without bytes, is
+        settled at once); :meth:`result` waits for it. The batch jobs call this from their fetch
+        threads as each page arrives, so the workers start on the first page instead of
+        waiting for the batch's last fetch.
+
+        Only ``2 × workers`` pages are handed to the workers at a time; the others wait, lowest
+        ``priority`` first (the batch jobs pass their start time): when several batches fetch
+        at once, the oldest batch is extracted first and loaded first, so story assignment —
+        which takes batches in order — starts early instead of after every batch in flight."""
+        if job.html is None:
+            return PageTicket(job.url, None, None)
+        refused = check_page(job.html, self.max_bytes)
+        if refused:
+            return PageTicket(job.url, Extraction(status=ExtractionStatus.FAILED, error=refused), None)
+        done: Future[Extraction] = Future()
+        with self._feed_lock:
+            self._seq += 1
+            heapq.heappush(self._waiting, (priority, self._seq, job, done))
+        self._feed()
+        return PageTicket(job.url, None, done)
+
+    def _feed(self) -> None:
+        while True:
+            with self._feed_lock:
+                if not self._waiting or self._running >= 2 * self.workers:
+                    return
+                _, _, job, done = heapq.heappop(self._waiting)
+                self._running += 1
+            try:
+                fut = self._get().schedule(self.page_fn, args=(job.html, job.url, self.max_bytes),
+                                           timeout=self.timeout)
+            except BaseException as exc:  # pool closed under us: the page fails, the feed goes on
+                with self._feed_lock:
+                    self._running -= 1
+                done.set_exception(exc)
                 continue
-            refused = check_page(job.html, self.max_bytes)
-            if refused:
-                results[i] = Extraction(status=ExtractionStatus.FAILED, error=refused)
-                continue
-            pending.append(i)
-        if pending:
-            pool = self._get()
-            futures = [(i, pool.schedule(self.page_fn, args=(jobs[i].html, jobs[i].url, self.max_bytes),
-                                         timeout=self.timeout)) for i in pending]
-            for i, fut in futures:
-                results[i] = self._collect(fut, jobs[i].url)
-        return results
+            fut.add_done_callback(functools.partial(self._settle, done=done))
+
+    def _settle(self, fut: Future[Extraction], *, done: Future[Extraction]) -> None:
+        with self._feed_lock:
+            self._running -= 1
+        try:
+            done.set_result(fut.result())
+        except BaseException as exc:  # timeouts and dead workers are turned into rows by _collect
+            done.set_exception(exc)
+        self._feed()
+
+    def result(self, ticket: "PageTicket") -> Extraction | None:
+        """The ticket's extraction (None for a job without a page); never raises."""
+        if ticket.future is None:
+            return ticket.settled
+        return self._collect(ticket.future, ticket.url)
 
     def _collect(self, fut: object, url: str | None) -> Extraction:
         try:

@@ -14,7 +14,7 @@ from etl.store.articles import (
     stored_urls,
     upsert_articles,
 )
-from etl.store.claims import claim_pages, host_slot_reserver, release_pages
+from etl.store.claims import HostSlots, claim_pages, host_slot_reserver, release_pages
 from etl.store.feeds import (
     active_host_backoffs,
     commit_validators,
@@ -53,7 +53,7 @@ __all__ = [
     "unstoried_articles",
     "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",
     "claim_pages", "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run",
-    "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "lease_feeds", "link_artifact", "new_entries",
+    "HostSlots", "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "lease_feeds", "link_artifact", "new_entries",
     "query", "record_poll", "record_polls", "release_leases", "release_pages", "save_host_backoffs",
     "start_run", "stored_urls", "sync_sources", "upsert_articles",
 ]

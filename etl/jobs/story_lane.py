@@ -1,0 +1,92 @@
+"""Story assignment beside the batches, in load order.
+
+Assignment is order-dependent (an article joins the stories that exist when it is assigned), so
+it runs one unit at a time, in the order the batches were loaded. It used to run in the cycle's
+own thread between batches, which held back the next batch's results and left the extraction
+workers idle during the tail. Here one thread does it while later batches are still being
+fetched, extracted and loaded.
+
+When assignment falls behind, the batches that queued up meanwhile are assigned together, as
+one unit (their ids in load order; ``stories.assign`` orders them by event time anyway): fewer
+story transactions and, in the flow, fewer task runs — a run never has more assignment units
+than batches.
+
+The unit still goes through ``submit``, so in the ``ingest`` flow it is the ``assign-stories``
+task. The thread runs each unit in a copy of the caller's context (taken when the lane opens),
+so Prefect sees the flow run it belongs to.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlalchemy import Engine
+
+from etl.config import StoryConfig
+from etl.jobs import batch
+from etl.jobs.submit import Submit
+from etl.models import AssignCounts
+
+log = logging.getLogger(__name__)
+
+
+class StoryLane:
+    """``add`` each loaded batch's new article ids in load order; ``finish`` waits for the
+    last assignment and returns the totals. Never raises for a failed assignment (counted in
+    ``errors``; the articles stay loaded and the next run's catch-up assigns them)."""
+
+    def __init__(self, submit: Submit, engine: Engine, config: StoryConfig, run_id: int | None) -> None:
+        self._submit = submit
+        self._engine = engine
+        self._config = config
+        self._run_id = run_id
+        self._context = contextvars.copy_context()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stories")
+        self._lock = threading.Lock()
+        self._queued: list[int] = []
+        self._units: list[Future[None]] = []
+        self.counts = AssignCounts()
+        self.errors = 0
+        self.assignments = 0  # units actually run (≤ batches added)
+        self.seconds = 0.0    # busy time of the lane
+
+    def add(self, article_ids: Sequence[int]) -> None:
+        if not article_ids:
+            return
+        with self._lock:
+            self._queued.extend(article_ids)
+        self._units.append(self._thread.submit(self._context.run, self._assign_queued))
+
+    def _assign_queued(self) -> None:
+        with self._lock:
+            ids, self._queued = self._queued, []
+        if not ids:  # an earlier unit took them with its own
+            return
+        started = time.perf_counter()
+        try:
+            counts = self._submit(batch.assign_stories, self._engine, ids, self._config, self._run_id).result()
+        except Exception:  # the task machinery itself failed: same as a failed assignment
+            log.exception("story assignment of %d article(s) failed", len(ids))
+            counts = None
+        self.assignments += 1
+        self.seconds += time.perf_counter() - started
+        if counts is None:
+            self.errors += 1
+        else:
+            self.counts.add(counts)
+
+    def finish(self) -> AssignCounts:
+        """Waits until every added batch is assigned; idempotent."""
+        self._thread.shutdown(wait=True)
+        return self.counts
+
+    def __enter__(self) -> "StoryLane":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
