@@ -157,7 +157,7 @@ def _failures() -> Iterator[None]:
     cron and CI see a failure, the operator sees why. Usage errors exit 2 (click's rule)."""
     try:
         yield
-    except (SettingsError, SourcesError) as exc:
+    except (SettingsError, SourcesError, migrations.SchemaBehind) as exc:
         typer.echo(f"newsetl: {exc}", err=True)
         raise typer.Exit(1) from exc
     except (SQLAlchemyError, psycopg.Error) as exc:  # psycopg's own: the migration step connects directly
