@@ -178,6 +178,30 @@ def test_articles_a_dead_run_loaded_without_stories_are_assigned_by_the_next_run
             "SELECT count(*) FROM article_features WHERE assigned_at IS NOT NULL")).scalar_one() == 3
 
 
+def test_articles_a_live_run_may_still_be_assigning_are_left_to_it(engine: Engine, tmp_path: Path) -> None:
+    # A run on another machine, heartbeat fresh: alive. The articles it loaded since it started
+    # may be queued in its story lane: the catch-up of a run starting now must leave them be.
+    live = _insert_run(engine, "elsewhere pid:[1]", 4242, 0.0)
+    with engine.begin() as conn:
+        source_id = conn.execute(text("INSERT INTO sources (slug, name) VALUES ('live', 'Live') RETURNING id")).scalar_one()
+    body = "\n\n".join(PARAS)
+    store.upsert_articles(engine, [ArticleRecord(
+        source_id=source_id, feed_id=None, entry_key=f"k{i}", url=f"http://h/{i}", canonical_url=f"http://h/{i}",
+        final_url=None, guid=None, title=f"Still queued {i}", description=None, body=f"{body} Variant {i}.",
+        language="en", authors=[], published_at=None, updated_at=None, fetched_at=None, content_hash=f"h{i}",
+        http_status=200, extraction_status=ExtractionStatus.OK, extraction_error=None) for i in range(2)])
+    with TestWeb() as web:
+        web.route("/empty.xml", static(rss([]), content_type="application/rss+xml"))
+        settings = settings_for(sources_file(tmp_path, {"live": [web.url("/empty.xml")]}))
+        assert ingest_once(engine, settings)["cycle"].stories.processed == 0
+        with engine.begin() as conn:  # the live run ends without assigning them (say it failed)
+            conn.execute(text("UPDATE ingestion_runs SET status = 'failed', finished_at = now() WHERE id = :i"),
+                         {"i": live})
+        assert ingest_once(engine, settings)["cycle"].stories.processed == 2
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM story_articles")).scalar_one() == 2
+
+
 def test_the_cli_says_when_feeds_were_skipped_for_a_live_run() -> None:
     from etl.cli.main import _print_summary, console
 

@@ -81,7 +81,8 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     started = time.perf_counter()
     times: dict[str, float] = {}
     # Articles a dead run loaded but never gave a story go first, as they would have.
-    catch_up_stories(engine, settings, run_id, submit, result)
+    with batch.timed(times, "catch_up"):
+        catch_up_stories(engine, settings, run_id, submit, result)
     with batch.timed(times, "poll"):
         result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
                                         loops=settings.task_workers, submit=submit)
@@ -128,11 +129,13 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
 def catch_up_stories(engine: Engine, settings: Settings, run_id: int | None, submit: Submit,
                      result: CycleResult) -> None:
     """Assigns stories to the articles of the last ``CATCH_UP_DAYS`` that no assignment has
-    processed: a run killed between loading a batch and assigning it leaves them behind."""
+    processed: a run killed between loading a batch and assigning it leaves them behind. At
+    most ``MAX_BATCHES_PER_RUN`` units (larger ones past it), so task runs stay bounded."""
     since = store.db_now(engine) - timedelta(days=CATCH_UP_DAYS)
-    ids = store.unstoried_articles(engine, since)
-    for start in range(0, len(ids), settings.batch_size):
-        chunk = ids[start:start + settings.batch_size]
+    ids = store.unstoried_articles(engine, since, run_id)
+    size = max(settings.batch_size, -(-len(ids) // MAX_BATCHES_PER_RUN))
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
         counts = submit(batch.assign_stories, engine, chunk, settings.stories, run_id).result()
         if counts is None:
             result.report.counts.errors += 1

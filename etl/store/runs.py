@@ -82,9 +82,11 @@ def prune_ingest_errors(engine: Engine, cutoff: datetime) -> int:
 
 
 @retry_transient("looking for articles without a story")
-def unstoried_articles(engine: Engine, since: datetime) -> list[int]:
+def unstoried_articles(engine: Engine, since: datetime, run_id: int | None = None) -> list[int]:
+    """Articles left without a story by a dead run (never those another live run, not
+    ``run_id``, may still be assigning)."""
     with engine.connect() as conn:
-        return list(conn.execute(query("unstoried_articles"), {"since": since}).scalars())
+        return list(conn.execute(query("unstoried_articles"), {"since": since, "run_id": run_id}).scalars())
 
 
 @retry_transient("finishing the run's row")
