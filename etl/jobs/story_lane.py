@@ -6,10 +6,11 @@ own thread between batches, which held back the next batch's results and left th
 workers idle during the tail. Here one thread does it while later batches are still being
 fetched, extracted and loaded.
 
-When assignment falls behind, the batches that queued up meanwhile are assigned together, as
-one unit (their ids in load order; ``stories.assign`` orders them by event time anyway): fewer
-story transactions and, in the flow, fewer task runs — a run never has more assignment units
-than batches.
+Each batch is its own unit, even when assignment falls behind and several batches wait: the
+story stage orders a unit's articles by event time, so assigning two batches together would give
+other stories than assigning them one after the other — results would depend on thread timing.
+One unit per batch keeps a run's stories a function of its batches alone (and task runs stay
+bounded by the batch cap of the cycle).
 
 The unit still goes through ``submit``, so in the ``ingest`` flow it is the ``assign-stories``
 task. The thread runs each unit in a copy of the caller's context (taken when the lane opens),
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,26 +47,19 @@ class StoryLane:
         self._run_id = run_id
         self._context = contextvars.copy_context()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stories")
-        self._lock = threading.Lock()
-        self._queued: list[int] = []
         self._units: list[Future[None]] = []
         self.counts = AssignCounts()
         self.errors = 0
-        self.assignments = 0  # units actually run (≤ batches added)
+        self.assignments = 0  # units run (one per batch added)
         self.seconds = 0.0    # busy time of the lane
 
     def add(self, article_ids: Sequence[int]) -> None:
         if not article_ids:
             return
-        with self._lock:
-            self._queued.extend(article_ids)
-        self._units.append(self._thread.submit(self._context.run, self._assign_queued))
+        # one thread: the units run one at a time, in the order they were added
+        self._units.append(self._thread.submit(self._context.run, self._assign, list(article_ids)))
 
-    def _assign_queued(self) -> None:
-        with self._lock:
-            ids, self._queued = self._queued, []
-        if not ids:  # an earlier unit took them with its own
-            return
+    def _assign(self, ids: list[int]) -> None:
         started = time.perf_counter()
         try:
             counts = self._submit(batch.assign_stories, self._engine, ids, self._config, self._run_id).result()
