@@ -78,6 +78,7 @@ def _seed(engine: Engine) -> None:
             "('scheduled', 'completed', now() - interval '40 seconds', now(), 3, 1, 5, 2, 4, 3, 2, 1), "
             "('scheduled', 'completed', now() - interval '10 seconds', now(), 3, 0, 1, 0, 0, 0, 1, 0), "
             "('scheduled', 'failed', now() - interval '100 seconds', now(), 1, 1, 0, 0, 0, 1, 0, 0), "
+            "('scheduled', 'abandoned', now() - interval '3 hours', now(), 0, 0, 0, 0, 0, 0, 0, 0), "
             "('manual', 'running', now(), NULL, 0, 0, 7, 0, 0, 0, 0, 0)"))
 
 
@@ -152,7 +153,10 @@ def test_served_metrics_over_http(served: str) -> None:
     assert s[("newsetl_feed_poll_duration_seconds_sum", ())] == pytest.approx(71.18)
     runs = {dict(labels)["le"]: v for (name, labels), v in s.items()
             if name == "newsetl_run_duration_seconds_bucket" and ("kind", "scheduled") in labels}
+    # the abandoned run (closed 3 h after it started, when a later run found it dead) is counted
+    # as a run, but its "duration" is not one
     assert (runs["5.0"], runs["15.0"], runs["60.0"], runs["120.0"], runs["+Inf"]) == (0, 1, 2, 3, 3)
+    assert s[("newsetl_runs_total", (("kind", "scheduled"), ("status", "abandoned")))] == 1
 
 
 class _Gateway(BaseHTTPRequestHandler):
