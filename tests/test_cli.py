@@ -212,6 +212,17 @@ def test_story_shows_articles_with_their_relation(engine: Engine) -> None:
     assert "example-news.com/…" in copy and copy.rstrip().endswith("migration-pact")
 
 
+def test_a_merged_story_id_points_at_the_story_it_lives_on_in(engine: Engine) -> None:
+    ids = _story_fixture(engine)
+    with engine.begin() as conn:  # 9001 merged into 9000, which later merged into the Panama story
+        conn.execute(text("INSERT INTO story_merges (from_story_id, into_story_id) VALUES (9001, 9000), (9000, :s)"),
+                     {"s": ids["story"]})
+    result = _invoke(["story", "9001"])
+    assert result.exit_code == 1
+    assert f"story 9001 was merged into story {ids['story']}" in result.stderr
+    assert "no story 9002" in _invoke(["story", "9002"]).stderr
+
+
 @pytest.mark.parametrize("width, expected", [
     (200, "example-news.com/world/americas/2026/11/20/eleven-nations-sign-darien-migration-pact"),
     (40, "example-news.com/…-darien-migration-pact"),

@@ -116,6 +116,12 @@ def story_rows(engine: Engine, *, since: datetime | None = None, source: str | N
     return [_story(r) for r in rows]
 
 
+def merged_into(engine: Engine, story_id: int) -> int | None:
+    """The story a merged story now lives on in (following later merges), or None."""
+    with engine.connect() as conn:
+        return conn.execute(query("cli/story_merged_into"), {"story_id": story_id}).scalar_one_or_none()
+
+
 def story_detail(engine: Engine, story_id: int) -> dict[str, Any] | None:
     """``{"story": {...}, "articles": [...]}``, or None when there is no such story."""
     with engine.connect() as conn:

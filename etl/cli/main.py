@@ -337,8 +337,13 @@ def story_cmd(
     (member / near-dup / cites)."""
     with _failures():
         detail = listings.story_detail(_engine(), story_id)
+        survivor = listings.merged_into(_engine(), story_id) if detail is None else None
     if detail is None:
-        typer.echo(f"newsetl: no story {story_id}", err=True)
+        if survivor is not None:
+            typer.echo(f"newsetl: story {story_id} was merged into story {survivor}: "
+                       f"newsetl story {survivor}", err=True)
+        else:
+            typer.echo(f"newsetl: no story {story_id}", err=True)
         raise typer.Exit(1)
     if as_json:
         render.print_json({"story": render.pick(detail["story"], listings.STORY_KEYS),
