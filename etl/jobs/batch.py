@@ -102,17 +102,11 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
         return list(threads.map(one, items))
 
 
-def build_records(items: Sequence[WorkItem], pages: Sequence[FetchResult],
-                  pool: ExtractionPool, errors: list[IngestError] | None = None) -> list[ArticleRecord]:
-    """Extracts every page of the batch — all submitted to the worker pool at once — then
-    applies the feed fallbacks and normalizes. A record that cannot be built (normalization
-    refuses it, or a bug) is left out and added to ``errors``; values it dropped too."""
-    return [r for r in _build_aligned(items, pages, pool, errors) if r is not None]
-
-
 def _build_aligned(items: Sequence[WorkItem], pages: Sequence[FetchResult], pool: ExtractionPool,
                    errors: list[IngestError] | None = None) -> list[ArticleRecord | None]:
-    """:func:`build_records`, one entry per item (None where the record could not be built)."""
+    """Extracts every page of the batch — all submitted to the worker pool at once — then applies
+    the feed fallbacks and normalizes: one entry per item, None where the record could not be
+    built (normalization refused it, or a bug; added to ``errors`` with the values it dropped)."""
     jobs = [PageJob(page.content if page.ok else None, page.final_url) for page in pages]
     return records_from(items, pages, pool.extract_pages(jobs), errors)
 
@@ -252,8 +246,24 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
     errors: list[IngestError] = []
     with timed(times, "normalize"):
         aligned = records_from(items, pages, extractions, errors)
-        records = [r for r in aligned if r is not None]
-        refs = [f.archived for f, r in zip(fetched, aligned, strict=True) if r is not None]
+    return _store(engine, aligned, [f.archived for f in fetched], errors, times)
+
+
+def load_pages(engine: Engine, settings: Settings, items: Sequence[WorkItem],
+               pages: Sequence[FetchResult]) -> BatchResult:
+    """A batch whose responses are already at hand (a WARC backfill): extract, normalize and
+    load with the same per-row accounting as :func:`process_batch` (``errors`` to record)."""
+    errors: list[IngestError] = []
+    aligned = _build_aligned(items, pages, shared_pool(settings), errors)
+    return _store(engine, aligned, [None] * len(aligned), errors, {})
+
+
+def _store(engine: Engine, aligned: Sequence[ArticleRecord | None], archived: Sequence[ArchiveRef | None],
+           errors: list[IngestError], times: dict[str, float]) -> BatchResult:
+    """Loads the records that could be built (``aligned``: None for the others) and indexes their
+    archived responses; a row the database refuses is recorded in ``errors``, the rest load."""
+    records = [r for r in aligned if r is not None]
+    refs = [ref for ref, r in zip(archived, aligned, strict=True) if r is not None]
     with timed(times, "load"):
         loaded = store.upsert_articles(engine, records)
     by_url = {r.canonical_url: r for r in records}
@@ -262,8 +272,9 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
         errors.append(IngestError(IngestErrorKind.ROW_FAILED, why, rec.url if rec else url,
                                   rec.feed_id if rec else None, rec.source_id if rec else None))
     bad = {url for url, _ in loaded.failed}
-    with timed(times, "index"):
-        archiving.index_pages(engine, refs, records)
+    if any(ref is not None for ref in refs):
+        with timed(times, "index"):
+            archiving.index_pages(engine, refs, records)
     # failed: rows stored as 'failed', rows the database refused, records never built
     failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED or r.canonical_url in bad)
     failed += sum(1 for r in aligned if r is None)

@@ -38,7 +38,6 @@ from etl.jobs.reextract import reextract
 from etl.jobs.submit import Submit, run_now
 from etl.models import (
     ErrorKind,
-    ExtractionStatus,
     FeedEntry,
     FetchResult,
     RunCounts,
@@ -46,7 +45,6 @@ from etl.models import (
     WindowStatus,
     WorkItem,
 )
-from etl.parse.pool import shared_pool
 from etl.store.backfills import done_units, record_window, window_lock
 
 log = logging.getLogger(__name__)
@@ -155,18 +153,14 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
         if todo:
             if spec.mode == "warc":
                 pages = [_read_warc_page(candidates[i.entry.canonical_url], settings.max_page_bytes) for i in todo]
-                records = batch.build_records(todo, pages, shared_pool(settings))
-                loaded = store.upsert_articles(engine, records)
-                failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED)
-                inserted, updated, unchanged, duplicates, new_ids = (
-                    loaded.inserted, loaded.updated, loaded.unchanged, loaded.duplicates, loaded.new_ids)
+                out = batch.load_pages(engine, settings, todo, pages)
             else:
                 assert fetcher is not None
                 out = batch.process_batch(engine, fetcher, settings, todo, run_id=run_id)
-                store.record_ingest_errors(engine, run_id, out.errors)
-                inserted, updated, unchanged, duplicates, new_ids = (
-                    out.inserted, out.updated, out.unchanged, out.duplicates, out.new_ids)
-                failed = out.failed
+            store.record_ingest_errors(engine, run_id, out.errors)
+            inserted, updated, unchanged, duplicates, new_ids = (
+                out.inserted, out.updated, out.unchanged, out.duplicates, out.new_ids)
+            failed = out.failed
             result.fetched += len(todo)
             counts.new += inserted
             counts.updated += updated
