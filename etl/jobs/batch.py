@@ -1,4 +1,4 @@
-"""Process one batch of entries: fetch → extract → normalize → load, then its stories.
+"""Process one batch of entries: fetch → extract → normalize → load; and its story unit.
 
 The batch is the unit the flows schedule (one Prefect task per ~100 articles). It composes the
 stages in order and never raises for bad input: a broken page becomes a recorded error and the
