@@ -130,3 +130,21 @@ def test_batches_per_run_are_capped_whatever_the_size() -> None:
     assert make_batches(items(250, "voa"), 100, max_batches=64) == make_batches(items(250, "voa"), 100)
     many = [i for s in range(80) for i in items(3, f"s{s:02d}")]
     assert len(make_batches(many, 1, max_batches=64)) == 80
+
+
+def test_page_claims_outlast_a_large_batchs_politeness() -> None:
+    """A batch grown past 100 pages (the batch cap) on a slow host must keep its claims until
+    its politeness alone lets it fetch them all."""
+    from etl.config import load_settings
+    from etl.jobs.batch import claim_seconds
+    from etl.models import FeedEntry, WorkItem
+
+    settings = load_settings(environ={})
+
+    def item(host: str, n: int, interval: float) -> WorkItem:
+        url = f"https://{host}/a/{n}"
+        return WorkItem(1, 1, "s", "en", interval, FeedEntry(entry_key=url, link=url, canonical_url=url))
+
+    slow = [item("slow.example", n, 2.0) for n in range(400)] + [item("fast.example", n, 0.0) for n in range(50)]
+    assert claim_seconds(settings, slow) == settings.page_claim_seconds + 400 * 2.0 / settings.per_host_concurrency
+    assert claim_seconds(settings, slow[-50:]) == settings.page_claim_seconds

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from etl import store, stories
 from etl.config import Settings, StoryConfig
 from etl.fetch.http import PAGE_ACCEPT, Fetcher
+from etl.fetch.urls import host_of
 from etl.jobs import archiving
 from etl.jobs.runs import reap_dead_runs
 from etl.models import (
@@ -205,10 +206,20 @@ CLAIM_POLL_SECONDS = 0.2
 REAP_EVERY_SECONDS = 5.0
 
 
+def claim_seconds(settings: Settings, items: Sequence[WorkItem]) -> float:
+    """How long a batch holds its page claims: the claim TTL plus the time its politeness alone
+    takes (a batch can grow past 100 pages when a run caps its batches), so that a live run's
+    claims do not expire while it is still fetching them."""
+    per_host: dict[str, float] = defaultdict(float)
+    for item in items:
+        per_host[host_of(item.entry.canonical_url)] += item.min_request_interval
+    slowest = max(per_host.values(), default=0.0) / max(1, settings.per_host_concurrency)
+    return settings.page_claim_seconds + slowest
+
+
 def _claim_and_load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
                     owner: str) -> tuple[BatchResult, list[WorkItem]]:
-    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner,
-                                settings.page_claim_seconds)
+    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner, claim_seconds(settings, items))
     mine = [i for i in items if i.entry.canonical_url in claimed]
     return _load(engine, fetcher, settings, mine), [i for i in items if i.entry.canonical_url not in claimed]
 
