@@ -4,8 +4,9 @@ deployments, the SQL; every module it imports is a declared dependency; and the 
 wheel — run from outside the checkout — clusters the demo's Panama story across languages.
 
 Cost: building the wheel takes ~1-2 s and installing it (``--no-deps``) ~2 s; the clustering
-run ~10-20 s. A fresh virtualenv resolving every dependency from the index takes minutes
-(measured in docs/packaging.md), so that variant runs only with NEWSETL_SLOW_TESTS=1.
+run ~10-20 s. The fresh virtualenv that resolves every dependency from the index (what a new
+user gets) takes 2-3 minutes with pip's cache warm; it is part of the suite all the same: it is
+the only check that a plain ``pip install`` is the product.
 """
 
 from __future__ import annotations
@@ -148,8 +149,6 @@ def test_the_installed_wheel_clusters_the_panama_story_across_languages(
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.skipif(os.environ.get("NEWSETL_SLOW_TESTS") != "1",
-                    reason="fresh venv + full dependency install takes minutes; set NEWSETL_SLOW_TESTS=1")
 def test_a_fresh_venv_installs_the_product(wheel: Path, engine: Engine, db_url: str, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
