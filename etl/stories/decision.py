@@ -32,6 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
+from operator import mul
 from pathlib import Path
 
 import numpy as np
@@ -167,10 +169,12 @@ def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
     (its weighted norm comes from the caller's cache: it is the costly part)."""
     if not wvec or not centroid or na == 0.0:
         return 0.0
+    # map/mul keep the loop in C; the products and the order of the sum are those of the plain
+    # ``sum(w * centroid.get(t, 0.0) for t, w in wvec.items())``, so the result is bit-identical
     if len(wvec) <= len(centroid):
-        num = sum(w * centroid.get(t, 0.0) for t, w in wvec.items())
+        num = sum(map(mul, wvec.values(), map(centroid.get, wvec, repeat(0.0))))
     else:
-        num = sum(c * wvec.get(t, 0.0) for t, c in centroid.items())
+        num = sum(map(mul, centroid.values(), map(wvec.get, centroid, repeat(0.0))))
     if num == 0.0:
         return 0.0
     return num / math.sqrt(na * centroid_norm())
@@ -258,7 +262,11 @@ class Matcher:
             return hit[2]
         idf, freq = self._idf, self.freq
         centroid: Mapping[str, float] = getattr(p, name)
-        value = sum(c * c * _weights(idf, freq, t) for t, c in centroid.items())
+        for t in centroid.keys() - idf.keys():  # weights not yet used (all from the same frequencies)
+            idf[t] = freq.idf(t) ** 2
+        # = sum(c * c * idf[t] for t, c in centroid.items()), with the loop in C (bit-identical)
+        vals = centroid.values()
+        value = sum(map(mul, map(mul, vals, vals), map(idf.__getitem__, centroid)))
         self._norms[key] = (p.version, self._idf_n, value)
         return value
 
