@@ -32,7 +32,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import repeat
 from operator import mul
 from pathlib import Path
 
@@ -169,12 +168,12 @@ def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
     (its weighted norm comes from the caller's cache: it is the costly part)."""
     if not wvec or not centroid or na == 0.0:
         return 0.0
-    # map/mul keep the loop in C; the products and the order of the sum are those of the plain
-    # ``sum(w * centroid.get(t, 0.0) for t, w in wvec.items())``, so the result is bit-identical
+    # only the shared terms are multiplied: the same sum as over every term with 0.0 for the
+    # missing ones (adding 0.0 changes no float), in the same order, so bit-identical
     if len(wvec) <= len(centroid):
-        num = sum(map(mul, wvec.values(), map(centroid.get, wvec, repeat(0.0))))
+        num = sum([w * centroid[t] for t, w in wvec.items() if t in centroid])
     else:
-        num = sum(map(mul, centroid.values(), map(wvec.get, centroid, repeat(0.0))))
+        num = sum([c * wvec[t] for t, c in centroid.items() if t in wvec])
     if num == 0.0:
         return 0.0
     return num / math.sqrt(na * centroid_norm())
@@ -262,8 +261,9 @@ class Matcher:
             return hit[2]
         idf, freq = self._idf, self.freq
         centroid: Mapping[str, float] = getattr(p, name)
-        for t in centroid.keys() - idf.keys():  # weights not yet used (all from the same frequencies)
-            idf[t] = freq.idf(t) ** 2
+        if not idf.keys() >= centroid.keys():  # weights not used yet (from the same frequencies)
+            for t in [t for t in centroid if t not in idf]:
+                idf[t] = freq.idf(t) ** 2
         # = sum(c * c * idf[t] for t, c in centroid.items()), with the loop in C (bit-identical)
         vals = centroid.values()
         value = sum(map(mul, map(mul, vals, vals), map(idf.__getitem__, centroid)))
