@@ -40,7 +40,7 @@ import numpy as np
 from etl.config import StoryConfig
 from etl.models import MatchMethod
 from etl.stories import features
-from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, cosine, score
+from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, score
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
@@ -232,11 +232,11 @@ class Matcher:
             x[i, 0] = _wcos(wt, nt, p.title, functools.partial(self._norm, p, "title"))
             x[i, 1] = _wcos(wl, nl, p.terms, functools.partial(self._norm, p, "terms"))
             x[i, 2] = _wcos(wb, nb, p.body, functools.partial(self._norm, p, "body"))
-            x[i, 4] = cosine(art.entities, p.entities)
+            x[i, 4] = self._cosine(art.entities, p, "entities")
             x[i, 5] = math.log1p(sum(1 for e in art.entities if e in p.entities))
-            x[i, 6] = cosine(art.numbers, p.numbers)
+            x[i, 6] = self._cosine(art.numbers, p, "numbers")
             if art.embedding is not None and p.centroid is not None:
-                norm = float(np.linalg.norm(p.centroid))
+                norm = self._centroid_norm(p)
                 x[i, 7] = float(art.embedding @ p.centroid) / norm if norm else 0.0
             if art.time > p.last:
                 dt = (art.time - p.last).total_seconds()
@@ -251,6 +251,30 @@ class Matcher:
             x[:, 12] = x[:, 4] - x[:, 4].max()
             x[:, 13] = math.log1p(len(profs))
         return x
+
+    def _cosine(self, feats: Sequence[str], p: Profile, name: str) -> float:
+        """:func:`etl.stories.scoring.cosine` of the article's features and a story's counts,
+        with the counts' norm cached per story version (the same expression, so the same float)."""
+        counts: Counter = getattr(p, name)
+        if not feats or not counts:
+            return 0.0
+        key = (p.story_id, name)
+        hit = self._norms.get(key)
+        if hit is not None and hit[0] == p.version:
+            norm = hit[2]
+        else:
+            norm = math.sqrt(sum(v * v for v in counts.values()))
+            self._norms[key] = (p.version, -1, norm)
+        return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
+
+    def _centroid_norm(self, p: Profile) -> float:
+        key = (p.story_id, "centroid")
+        hit = self._norms.get(key)
+        if hit is not None and hit[0] == p.version:
+            return hit[2]
+        norm = float(np.linalg.norm(p.centroid))
+        self._norms[key] = (p.version, -1, norm)
+        return norm
 
     def _norm(self, p: Profile, name: str) -> float:
         """Squared IDF-weighted norm of a centroid, cached until the story or the story
