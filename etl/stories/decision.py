@@ -16,8 +16,9 @@ matcher holds and kept up to date as stories open and grow; the weights derived 
 refreshed when the number of stories has moved by 10% (so that the stories' weighted norms
 can be cached in between). Deterministic for a given processing order and batching.
 
-Two models ship: one with the embedding feature, one without it (the lexical fallback when
-the ``crosslingual`` extra is absent). The dev sets are English, so the learned model is not
+Two models ship: one with the embedding feature, one without it (the lexical fallback for
+articles without an embedding: the encoder turned off with ``NEWSETL_STORY_EMBEDDING=0``, or
+not importable). The dev sets are English, so the learned model is not
 trusted across languages: a story with no member in the article's language is scored with
 the hand-set cross-lingual rule of :func:`~etl.stories.scoring.score` (entities, numbers,
 embedding), which the demo's en/es/fr stories were checked with.
@@ -268,10 +269,12 @@ class Matcher:
         return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
 
     def _centroid_norm(self, p: Profile) -> float:
+        """Norm of a story's embedding sum (the caller checked it has one), cached per version."""
         key = (p.story_id, "centroid")
         hit = self._norms.get(key)
         if hit is not None and hit[0] == p.version:
             return hit[2]
+        assert p.centroid is not None
         norm = float(np.linalg.norm(p.centroid))
         self._norms[key] = (p.version, -1, norm)
         return norm
