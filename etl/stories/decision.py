@@ -130,11 +130,15 @@ class StoryFrequency:
             self.sf.subtract(keys)
 
     def update(self, p: Profile) -> None:
-        new = set(p.title) | set(p.body) | set(p.terms)
+        new = set(p.title)
+        new.update(p.body, p.terms)
         old = self.keys.get(p.story_id)
-        if old is None:
+        if old is None:  # a story not counted yet (every story of a freshly loaded window)
             self.n += 1
-            old = set()
+            if new:  # (a story without words stays uncounted in keys, as it always was)
+                self.sf.update(new)
+                self.keys[p.story_id] = new
+            return
         added = new - old
         if added:
             self.sf.update(added)
