@@ -119,13 +119,15 @@ class _StoredProfile:
             self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body))
 
 
-# Decoded profiles of the recent windows, per database: story id -> (stamp, row). Consecutive
-# batches share most of their window, and decoding ~3,000 profiles (JSON) per batch was a fifth
-# of the stage's CPU. A row is reused only while its stamp (the xmin of the story and profile
-# rows) is unchanged, so any write by any process is seen; rows this transaction wrote are never kept.
-_PROFILE_CACHE: dict[str, dict[int, tuple[str, _StoredProfile]]] = {}
-_PROFILE_CACHE_LIMIT = 20_000  # per database; beyond it only the current window is kept
+# Decoded profiles of the recent windows, per database: story id -> (stamp, row, last load that
+# used it). Consecutive batches share most of their window, and decoding ~3,000 profiles (JSON)
+# per batch was a fifth of the stage's CPU. A row is reused only while its stamp (the xmin of the
+# story and profile rows) is unchanged, so any write by any process is seen; rows this
+# transaction wrote are never kept. Memory: about one window's rows beside the batch's own copies.
+_PROFILE_CACHE: dict[str, dict[int, tuple[str, "_StoredProfile", int]]] = {}
+_PROFILE_CACHE_LIMIT = 5_000  # rows per database; beyond it, rows unused by the last 3 loads go
 _profile_cache_lock = threading.Lock()
+_profile_loads = 0
 
 
 def _decode_profile(r: Row) -> _StoredProfile:
@@ -140,7 +142,10 @@ def _load_profiles(conn: Connection, start: datetime, end: datetime) -> dict[int
     stamps of the window first, then only the rows not decoded before (or changed since)."""
     stamps = conn.execute(query("stories/active_profile_stamps"), {"start": start, "end": end}).all()
     key = conn.engine.url.render_as_string(hide_password=True)
+    global _profile_loads
     with _profile_cache_lock:
+        _profile_loads += 1
+        gen = _profile_loads
         cache = _PROFILE_CACHE.setdefault(key, {})
         want = [r.id for r in stamps if r.own or cache.get(r.id, ("",))[0] != r.stamp]
         fetched: dict[int, _StoredProfile] = {}
@@ -149,17 +154,19 @@ def _load_profiles(conn: Connection, start: datetime, end: datetime) -> dict[int
             for r in conn.execute(query("stories/profiles_by_id"), {"ids": want}):
                 fetched[r.id] = stored = _decode_profile(r)
                 if r.id not in own:
-                    cache[r.id] = (r.stamp, stored)
+                    cache[r.id] = (r.stamp, stored, gen)
                 else:
                     cache.pop(r.id, None)
         out = {}
         for r in stamps:
-            stored_or_none = fetched.get(r.id) or (cache[r.id][1] if r.id in cache and not r.own else None)
-            if stored_or_none is not None:  # None: deleted between the two reads
-                out[r.id] = stored_or_none.profile(r.id)
+            hit = fetched.get(r.id)
+            if hit is None and not r.own and r.id in cache:
+                stamp, hit, _ = cache[r.id]
+                cache[r.id] = (stamp, hit, gen)
+            if hit is not None:  # None: deleted between the two reads
+                out[r.id] = hit.profile(r.id)
         if len(cache) > _PROFILE_CACHE_LIMIT:
-            window = {r.id for r in stamps}
-            for sid in [k for k in cache if k not in window]:
+            for sid in [k for k, v in cache.items() if v[2] < gen - 2]:
                 del cache[sid]
     return out
 
