@@ -160,7 +160,10 @@ def serve(port: int, hosts: int, pages: int, ready: multiprocessing.Event) -> No
         finally:
             writer.close()
 
-    async def main() -> None:
+    async MAX_ENTRIES_PER_FEED = 500  # etl.config: NEWSETL_MAX_ENTRIES_PER_POLL's default
+
+
+def main() -> None:
         servers = [await asyncio.start_server(handle, host(h), port, backlog=512) for h in range(hosts)]
         ready.set()
         await asyncio.gather(*(s.serve_forever() for s in servers))
@@ -385,6 +388,13 @@ def main() -> None:
         sys.exit("set TEST_DATABASE_URL (a PostgreSQL server where throwaway databases may be created)")
     if not DATA.exists():
         sys.exit(f"{DATA} is missing: the bench needs the shared Zyte pages")
+    # A poll takes at most NEWSETL_MAX_ENTRIES_PER_POLL (500) entries of a feed: more pages per
+    # feed would be cut, not fetched. Spread them over enough hosts that every page is listed.
+    needed = -(-args.pages // MAX_ENTRIES_PER_FEED)
+    if args.hosts < needed:
+        print(f"--hosts {args.hosts} raised to {needed}: a feed lists at most {MAX_ENTRIES_PER_FEED} "
+              f"of the {args.pages} pages a poll takes", file=sys.stderr)
+        args.hosts = needed
 
     port = free_port(host(0))
     ctx = multiprocessing.get_context("spawn")
