@@ -160,10 +160,7 @@ def serve(port: int, hosts: int, pages: int, ready: multiprocessing.Event) -> No
         finally:
             writer.close()
 
-    async MAX_ENTRIES_PER_FEED = 500  # etl.config: NEWSETL_MAX_ENTRIES_PER_POLL's default
-
-
-def main() -> None:
+    async def main() -> None:
         servers = [await asyncio.start_server(handle, host(h), port, backlog=512) for h in range(hosts)]
         ready.set()
         await asyncio.gather(*(s.serve_forever() for s in servers))
@@ -365,6 +362,9 @@ def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
 
 
 STAGES_RE = re.compile(r"stage seconds: (\{.*\})")
+
+
+MAX_ENTRIES_PER_FEED = 500  # etl.config: NEWSETL_MAX_ENTRIES_PER_POLL's default
 
 
 def main() -> None:
