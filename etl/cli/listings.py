@@ -111,8 +111,8 @@ def _story(r: Any) -> dict[str, Any]:
 def story_rows(engine: Engine, *, since: datetime | None = None, source: str | None = None,
                lang: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = conn.execute(query("cli/stories"), {"since": since, "source": source, "lang": lang,
-                                                   "limit": limit}).mappings().all()
+        rows = conn.execute(query("cli/stories"), {"story_id": None, "since": since, "source": source,
+                                                   "lang": lang, "limit": limit}).mappings().all()
     return [_story(r) for r in rows]
 
 
@@ -125,7 +125,8 @@ def merged_into(engine: Engine, story_id: int) -> int | None:
 def story_detail(engine: Engine, story_id: int) -> dict[str, Any] | None:
     """``{"story": {...}, "articles": [...]}``, or None when there is no such story."""
     with engine.connect() as conn:
-        head = conn.execute(query("cli/story"), {"story_id": story_id}).mappings().first()
+        head = conn.execute(query("cli/stories"), {"story_id": story_id, "since": None, "source": None,
+                                                   "lang": None, "limit": 1}).mappings().first()
         if head is None:
             return None
         members = conn.execute(query("cli/story_articles"), {"story_id": story_id}).mappings().all()
