@@ -130,9 +130,9 @@ def main() -> int:
         engine = db.get_engine(urls["warehouse"])
         with engine.connect() as conn:
             sizes = conn.execute(text(
-                "SELECT count(*), avg(octet_length(body)), avg(pg_column_size(search_vector)), "
-                "pg_relation_size('articles_search_idx'), pg_relation_size('articles_change_xid_idx') "
-                "FROM articles")).one()
+                "SELECT count(*), avg(octet_length(body)), avg(pg_column_size(x.search_vector)), "
+                "pg_relation_size('article_search_idx'), pg_relation_size('articles_change_xid_idx') "
+                "FROM articles a LEFT JOIN article_search x ON x.article_id = a.id")).one()
             vec_ms = []
             for _ in range(3):  # the text-search parse alone, per article
                 t = time.perf_counter()
