@@ -317,18 +317,19 @@ def admin_url(base: str) -> str:
     return make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_db(base: str, migrate: bool) -> tuple[str, str]:
+def create_db(base: str, migrate: bool, tree: Path = ROOT) -> tuple[str, str]:
+    """A fresh database; ``migrate``: with the migrations of ``tree`` (each side its own schema)."""
     import psycopg
     from sqlalchemy.engine import make_url
-
-    from etl.store import db, migrations
 
     name = f"newsetl_e2e_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url(base), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url(base)).set(database=name).render_as_string(hide_password=False)
     if migrate:
-        migrations.upgrade(url)
+        subprocess.run([sys.executable, "-c", "import sys; from etl.store import migrations; "
+                        "migrations.upgrade(sys.argv[1])", url],
+                       env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True)
     return url, name
 
 
@@ -426,9 +427,9 @@ def main() -> None:
                     stats, out, _ = measured(cmd, {**os.environ, "PYTHONPATH": str(ROOT)}, bare_db, bare_name, [])
                     stats.update(json.loads(out))
                 else:
-                    url, name = create_db(base, migrate=True)
-                    home = work / f"home-{rnd}"
                     tree = args.baseline_tree.resolve() if side == "before" else ROOT
+                    url, name = create_db(base, migrate=True, tree=tree)
+                    home = work / f"home-{rnd}"
                     env = {**os.environ, "PYTHONPATH": str(tree), "NEWSETL_DATABASE_URL": url,
                            "NEWSETL_HOME": str(home), "NEWSETL_ARCHIVE_DIR": str(home / "archive"),
                            "NEWSETL_ALLOW_PRIVATE_NETWORKS": "1", "PREFECT_API_URL": api,
