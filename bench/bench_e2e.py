@@ -231,6 +231,9 @@ class Sampler(threading.Thread):
         self.tree_cpu: dict[int, float] = {}
         self.pg_cpu: dict[int, float] = {}
         self.peak_rss = 0
+        self.peak_pss = 0    # RSS summed over a forked tree counts shared pages once per process
+        self.proc_peak: dict[int, tuple[str, int]] = {}  # pid -> (role, peak RSS)
+        self.samples = 0
         self.stop = threading.Event()
         self.dbname = dbname
         self.conn = None
@@ -258,15 +261,24 @@ class Sampler(threading.Thread):
             procs = [self.root, *self.root.children(recursive=True)]
         except ps.Error:
             procs = []
-        rss = 0
+        rss = pss = 0
+        full = self.samples % 10 == 0  # PSS reads smaps: once a second is enough
+        self.samples += 1
         for p in procs:
             try:
                 t = p.cpu_times()
                 self.tree_cpu[p.pid] = t.user + t.system
-                rss += p.memory_info().rss
+                r = p.memory_info().rss
+                rss += r
+                if full:
+                    pss += p.memory_full_info().pss
+                if r > self.proc_peak.get(p.pid, ("", 0))[1]:
+                    role = "main" if p.pid == self.root.pid else " ".join(p.cmdline()[1:3])[-60:]
+                    self.proc_peak[p.pid] = (role, r)
             except ps.Error:
                 pass
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
         if self.conn is not None:
             pids = [r[0] for r in self.conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -290,7 +302,10 @@ class Sampler(threading.Thread):
             self.conn.close()
         return {"tree_cpu_s": sum(self.tree_cpu.values()), "main_cpu_s": self.tree_cpu.get(self.root.pid, 0.0),
                 "pg_cpu_s": sum(self.pg_cpu.values()),
-                "prefect_cpu_s": self._prefect_cpu() - self.prefect_start, "peak_rss_mb": self.peak_rss / 2**20}
+                "prefect_cpu_s": self._prefect_cpu() - self.prefect_start, "peak_rss_mb": self.peak_rss / 2**20,
+                "peak_pss_mb": self.peak_pss / 2**20,
+                "peak_rss_mb_by_process": sorted(((role, round(r / 2**20)) for role, r in self.proc_peak.values()),
+                                                 key=lambda x: -x[1])[:6]}
 
 
 def measured(cmd: list[str], env: dict, db_url: str | None, dbname: str | None,
@@ -474,11 +489,12 @@ def main() -> None:
         return round(statistics.median(r[key] for r in runs[side]), 2)
 
     keys = ("pages_per_s", "seconds", "cpu_ms_per_page", "pg_cpu_ms_per_page", "prefect_cpu_ms_per_page",
-            "peak_rss_mb", "loaded", "main_cpu_s")
+            "peak_rss_mb", "peak_pss_mb", "loaded", "main_cpu_s")
     summary: dict = {"pages": args.pages, "hosts": args.hosts, "rounds": args.rounds,
                      "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()}
     for side in sides:
         summary[side] = {k: med(side, k) for k in keys}
+        summary[side]["peak_rss_mb_by_process_last_round"] = runs[side][-1]["peak_rss_mb_by_process"]
     if "before" in sides:
         summary["after_vs_before_rate_paired"] = [round(n["pages_per_s"] / b["pages_per_s"], 3)
                                                   for b, n in zip(runs["before"], runs["newsetl"], strict=True)]
