@@ -16,6 +16,8 @@ about the neighbours than about us. The encoder is on (one call per batch) unles
 
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/bench_stories.py [--no-embedding] 10000 100000 1000000
+        .venv/bin/python bench/bench_stories.py --load-only 1000000      # keeps the database
+        .venv/bin/python bench/bench_stories.py --from-db NAME 1000000   # measures on a copy
 """
 
 from __future__ import annotations
@@ -225,36 +227,56 @@ def encoder_cost(n: int = 200) -> float | None:
     return statistics.median(times)
 
 
+def _end_of(n: int) -> datetime:
+    """The time of the last of ``n`` bulk-loaded articles (what :func:`bulk_load` returns)."""
+    return START + timedelta(days=1) / RATE_PER_DAY * n
+
+
 def main() -> None:
+    """Sizes as arguments. ``--load-only`` loads each size into a database that is kept (its name
+    is printed); ``--from-db NAME`` (one size) measures on a fresh copy of such a database
+    (``CREATE DATABASE … TEMPLATE``) instead of loading: a 1M corpus is loaded once and each
+    code version is measured on an identical copy of it."""
     args = sys.argv[1:]
     use_embedding = "--no-embedding" not in args
-    sizes = [int(x) for x in args if not x.startswith("--")] or [10000, 100000]
+    load_only = "--load-only" in args
+    template = args[args.index("--from-db") + 1] if "--from-db" in args else None
+    sizes = [int(x) for x in args if not x.startswith("--") and x != template] or [10000, 100000]
     base = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     admin = make_url(db.to_sqlalchemy_url(base)).set(drivername="postgresql").render_as_string(hide_password=False)
-    results = {}
+    results: dict = {}
     for n in sizes:
         name = f"newsetl_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            if template:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            else:
+                conn.execute(f'CREATE DATABASE "{name}"')
         url = make_url(db.to_sqlalchemy_url(base)).set(database=name).render_as_string(hide_password=False)
         try:
             migrations.upgrade(url)
             t0 = time.perf_counter()
-            end = bulk_load(url, n)
+            end = _end_of(n) if template else bulk_load(url, n)
             load_s = time.perf_counter() - t0
+            if load_only:
+                print(f"{n} articles loaded in {load_s:.0f} s into database {name} (kept)", file=sys.stderr)
+                results[n] = {"load_s": round(load_s, 1), "database": name}
+                continue
             runs = measure(url, end, use_embedding=use_embedding)
-            results[n] = {"load_s": round(load_s, 1), "embedding": use_embedding,
+            results[n] = {"load_s": round(load_s, 1), "embedding": use_embedding, "from_db": template,
                           "cpu_ms_per_article_median": round(statistics.median(runs), 2),
                           "cpu_ms_per_article_batches": [round(x, 2) for x in runs]}
             print(n, results[n], file=sys.stderr)
         finally:
             db.get_engine(url).dispose()
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    smallest = results[min(results)]["cpu_ms_per_article_median"]
-    for n in results:
-        results[n]["ratio_vs_smallest"] = round(results[n]["cpu_ms_per_article_median"] / smallest, 2)
-    results["encoder_ms_per_article"] = encoder_cost()
+            if not load_only:
+                with psycopg.connect(admin, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if not load_only:
+        smallest = results[min(results)]["cpu_ms_per_article_median"]
+        for n in results:
+            results[n]["ratio_vs_smallest"] = round(results[n]["cpu_ms_per_article_median"] / smallest, 2)
+        results["encoder_ms_per_article"] = encoder_cost()
     print(json.dumps(results, indent=1))
 
 
