@@ -28,7 +28,7 @@ import numpy as np
 
 from etl.config import StoryConfig
 from etl.stories import decision, features
-from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream
+from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream, reach_pool
 from etl.stories.scoring import Item
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,6 +224,7 @@ def embed(docs: Sequence[Doc], cfg: StoryConfig, cache: Path = Path("/tmp/newset
     return vecs
 
 
+REACH_TRAIN = True  # training rows include the long reach's candidates (eval_stories.py --no-reach-train)
 MERGE = True  # merge converged stories (as production does); eval_stories.py --no-merge turns it off
 
 
@@ -251,17 +252,17 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
     for start in range(0, len(its), batch):
         chunk = list(range(start, min(start + batch, len(its))))
         lo, hi = its[chunk[0]].time - window, its[chunk[-1]].time + window
-        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg,
-                    models=_NO_MODELS)
+        held = {k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}
+        m = Matcher(held, cfg, models=_NO_MODELS, reach=reach_pool(profiles, lo, held, cfg))
         for i in chunk:
             art, g = its[i], docs[i].gold
-            cands = [p for p in m.active(art) if not m.cross_lingual(art, p)]
+            cands = [p for p in (m.candidates(art) if REACH_TRAIN else m.active(art)) if not m.cross_lingual(art, p)]
             if cands:
                 rows.append(m.features(art, cands))
                 labels.extend(1 if p.story_id == gold_id.get(g) else 0 for p in cands)
             if g in gold_id:
-                if gold_id[g] not in m.profiles:  # a follow-up weeks later: out of the window
-                    m.track(profiles[gold_id[g]])
+                if gold_id[g] not in m.profiles and not (m.reach and gold_id[g] in m.reach.profiles):
+                    m.track(profiles[gold_id[g]])  # a follow-up beyond the reach
                 m.add(gold_id[g], art)
             else:
                 gold_id[g] = len(gold_id) + 1
@@ -290,7 +291,7 @@ def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0
 # The features the shipped model uses: the "gap" features (this story vs the best other one on
 # title/entities) and the candidate count made the grouped-CV scores worse (docs/benchmarks.md).
 DEFAULT_FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
-                    "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members")
+                    "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "gap_days")
 
 
 def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: StoryConfig,
