@@ -58,8 +58,8 @@ def main() -> None:
                     help="a name is rare when at most this many stories of the window and the reach hold it")
     ap.add_argument("--reach-probability", type=float, default=StoryConfig.reach_probability,
                     help="join bar for a story found by the long reach")
-    ap.add_argument("--no-reach-train", action="store_true",
-                    help="training rows from the window's candidates only")
+    ap.add_argument("--reach-train", action="store_true",
+                    help="training rows from the long reach's candidates too (default: the window's only)")
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
     ap.add_argument("--write-model", action="store_true",
                     help="then fit on every article and write etl/stories/join_model.json with these CV scores")
@@ -67,7 +67,7 @@ def main() -> None:
     sd.MERGE = not args.no_merge
     cfg = StoryConfig(use_embedding=not args.no_embedding, reach_days=args.reach_days,
                       reach_max_stories=args.reach_max_stories, reach_probability=args.reach_probability)
-    sd.REACH_TRAIN = not args.no_reach_train
+    sd.REACH_TRAIN = args.reach_train
     t0 = time.process_time()
     sets = {}
     for name in sd.SETS:

@@ -245,13 +245,13 @@ def test_the_long_reach_links_a_follow_up_weeks_later_only_within_its_days() -> 
     assert len(set(cluster_stream([murders, bank, hearing], cfg).values())) == 2
     off = replace(cfg, reach_days=0)
     assert len(set(cluster_stream([murders, bank, hearing], off).values())) == 3
-    too_late = replace(hearing, time=T0 + timedelta(days=45))
+    too_late = replace(hearing, time=T0 + timedelta(days=cfg.reach_days + 10))
     assert len(set(cluster_stream([murders, bank, too_late], cfg).values())) == 3
 
 
 def test_a_follow_up_weeks_later_joins_through_a_rare_name(engine: Engine) -> None:
     """The long reach in the database: three weeks after the murders, the hearing (same
-    names) joins their story, found through the profiles' entity index; two months after
+    names) joins their story, found through the profiles' entity index; past the reach after
     the story's last article, another report opens a story of its own."""
     src = _setup(engine)
     cfg = StoryConfig(use_embedding=False)
@@ -267,7 +267,8 @@ def test_a_follow_up_weeks_later_joins_through_a_rare_name(engine: Engine) -> No
     with engine.connect() as conn:
         assert conn.execute(text("SELECT article_count FROM stories WHERE id = :s"),
                             {"s": placed["https://wire.example/tulsa"]}).scalar_one() == 2
-    late = store.upsert_articles(engine, [_record(src["voa"], "https://voa.example/plea", *PLEA, 81 * 24)])
+    late = store.upsert_articles(engine, [_record(src["voa"], "https://voa.example/plea", *PLEA,
+                                                  (21 + cfg.reach_days + 10) * 24)])
     assert late.new_ids
     stories.assign(engine, late.new_ids, cfg)
     placed = _story_of(engine)

@@ -20,6 +20,9 @@ id), under one PostgreSQL advisory lock so that concurrent runs cannot interleav
    ``embedding`` when the embedding was the largest contribution, else ``lexical``); otherwise
    the article opens a new story (relation ``original``). A story with no member in the
    article's language is scored by the hand-set cross-lingual rule of ``scoring.score``.
+   Older stories (ended up to ``reach_days`` before the window) are candidates too when they
+   share a rare name with the article, found by one indexed lookup per batch
+   (:func:`_load_reach`), and joined only at ``reach_probability``.
 4. **Merges**: at the end of the batch, each story that grew is compared with the others of its
    window like an article; one that converged (P ≥ ``merge_probability``) is folded into the
    older story, recorded in ``story_merges``.

@@ -9,6 +9,12 @@ regression fitted on the dev sets (``bench/train_stories.py``; weights, command,
 and cross-validated scores in ``join_model.json``) turns it into a probability. The most
 probable story is joined when that probability reaches the model's threshold.
 
+The long reach (:class:`Reach`): a story that ended before the window, up to
+``cfg.reach_days`` earlier, is a candidate too when the article shares a *rare* name with it
+(one that at most ``cfg.reach_max_stories`` stories of the window and of that span hold): a
+hearing or a charge weeks after a shooting. The same model scores it (its ``time_gap`` is
+then beyond the window), and it is joined only at ``cfg.reach_probability``.
+
 IDF is *story frequency* in the window: a word most open stories share ("shooting",
 "police", "earthquake") says little about which one an article belongs to, and that is
 exactly what separates incidents that look alike. It is computed from the profiles the
@@ -45,8 +51,7 @@ from etl.stories.scoring import CandidateIndex, Item, Profile, candidates, score
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
-            "entity_gap", "candidates", "gap_days",
-            "rare_shared")
+            "entity_gap", "candidates")
 MODEL_FILE = "join_model.json"
 IDF_REFRESH = 0.1  # relative change in the number of stories that refreshes the IDF weights
 
@@ -185,17 +190,6 @@ def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
     return num / math.sqrt(na * centroid_norm())
 
 
-def _gap_days(art: Item, profs: Sequence[Profile]) -> np.ndarray:
-    """Days between the article and the nearest member of each story, log1p, uncapped (the
-    ``time_gap`` column stops at 1.5 windows): what tells a follow-up weeks later, found by
-    the long reach, from a story of the window."""
-    out = np.zeros(len(profs))
-    for i, p in enumerate(profs):
-        dt = (art.time - p.last).total_seconds() if art.time > p.last else max(0.0, (p.first - art.time).total_seconds())
-        out[i] = math.log1p(dt / 86400.0)
-    return out
-
-
 class Reach:
     """The long reach: stories that ended before the window but within ``cfg.reach_days``,
     found only through rare names they share with an article. The older ones (``profiles``:
@@ -251,9 +245,6 @@ def reach_pool(profiles: Mapping[int, Profile], lo: datetime, held: Mapping[int,
         return None
     far = lo + timedelta(hours=cfg.window_hours) - timedelta(days=cfg.reach_days)
     return Reach({k: p for k, p in profiles.items() if k not in held and p.last >= far})
-
-
-_NO_REACH = Reach({})
 
 
 class Matcher:
@@ -341,16 +332,7 @@ class Matcher:
             x[:, 11] = x[:, 0] - x[:, 0].max()
             x[:, 12] = x[:, 4] - x[:, 4].max()
             x[:, 13] = math.log1p(len(profs))
-        x[:, FEATURES.index("gap_days")] = _gap_days(art, profs)
-        x[:, FEATURES.index("rare_shared")] = self._rare_shared(art, profs)
         return x
-
-    def _rare_shared(self, art: Item, profs: Sequence[Profile]) -> np.ndarray:
-        """log1p of how many of the article's rare names (:meth:`Reach.rare`) each story holds:
-        a victim's or a suspect's name, what a follow-up weeks later shares with the story."""
-        reach = self.reach if self.reach is not None else _NO_REACH
-        rare = reach.rare(art, self.index, self.cfg.reach_max_stories)
-        return np.array([math.log1p(sum(1 for e in rare if e in p.entities)) for p in profs])
 
     def _cosine(self, feats: Sequence[str], p: Profile, name: str) -> float:
         """:func:`etl.stories.scoring.cosine` of the article's features and a story's counts,
