@@ -52,12 +52,22 @@ def main() -> None:
     ap.add_argument("--features", default=",".join(sd.DEFAULT_FEATURES), help="comma-separated subset of FEATURES")
     ap.add_argument("--min-precision", type=float, default=0.95,
                     help="thresholds are picked among those reaching this B3 precision on every training part")
+    ap.add_argument("--reach-days", type=float, default=StoryConfig.reach_days,
+                    help="the long reach (days; 0: off): older stories sharing a rare name stay candidates")
+    ap.add_argument("--reach-max-stories", type=int, default=StoryConfig.reach_max_stories,
+                    help="a name is rare when at most this many stories of the window and the reach hold it")
+    ap.add_argument("--reach-probability", type=float, default=StoryConfig.reach_probability,
+                    help="join bar for a story found by the long reach")
+    ap.add_argument("--reach-train", action="store_true",
+                    help="training rows from the long reach's candidates too (default: the window's only)")
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
     ap.add_argument("--write-model", action="store_true",
                     help="then fit on every article and write etl/stories/join_model.json with these CV scores")
     args = ap.parse_args()
     sd.MERGE = not args.no_merge
-    cfg = StoryConfig(use_embedding=not args.no_embedding)
+    cfg = StoryConfig(use_embedding=not args.no_embedding, reach_days=args.reach_days,
+                      reach_max_stories=args.reach_max_stories, reach_probability=args.reach_probability)
+    sd.REACH_TRAIN = args.reach_train
     t0 = time.process_time()
     sets = {}
     for name in sd.SETS:
@@ -67,7 +77,9 @@ def main() -> None:
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
                                "features": args.features.split(","), "min_precision": args.min_precision,
                                "merge": sd.MERGE,
-                               "window_hours": cfg.window_hours},
+                               "window_hours": cfg.window_hours, "reach_days": cfg.reach_days,
+                               "reach_max_stories": cfg.reach_max_stories,
+                               "reach_probability": cfg.reach_probability, "reach_train": sd.REACH_TRAIN},
                     "data_sha256": {n: sd.data_hash(n) for n in sd.SETS}, "sets": {}}
     # ours: grouped CV, training on the other folds of both sets
     cv_preds: dict[str, list[dict[str, int]]] = {n: [] for n in sets}

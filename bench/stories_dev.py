@@ -28,7 +28,7 @@ import numpy as np
 
 from etl.config import StoryConfig
 from etl.stories import decision, features
-from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream
+from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream, reach_pool
 from etl.stories.scoring import Item
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,6 +224,10 @@ def embed(docs: Sequence[Doc], cfg: StoryConfig, cache: Path = Path("/tmp/newset
     return vecs
 
 
+# training rows from the long reach's candidates too (eval_stories.py --reach-train): the model
+# then changed and ECB+ lost 0.04 B3 F1 (docs/benchmarks.md); the shipped model is trained on
+# the window's candidates, and the reach's stories are joined only at cfg.reach_probability
+REACH_TRAIN = False
 MERGE = True  # merge converged stories (as production does); eval_stories.py --no-merge turns it off
 
 
@@ -251,17 +255,17 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
     for start in range(0, len(its), batch):
         chunk = list(range(start, min(start + batch, len(its))))
         lo, hi = its[chunk[0]].time - window, its[chunk[-1]].time + window
-        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg,
-                    models=_NO_MODELS)
+        held = {k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}
+        m = Matcher(held, cfg, models=_NO_MODELS, reach=reach_pool(profiles, lo, held, cfg))
         for i in chunk:
             art, g = its[i], docs[i].gold
-            cands = [p for p in m.active(art) if not m.cross_lingual(art, p)]
+            cands = [p for p in (m.candidates(art) if REACH_TRAIN else m.active(art)) if not m.cross_lingual(art, p)]
             if cands:
                 rows.append(m.features(art, cands))
                 labels.extend(1 if p.story_id == gold_id.get(g) else 0 for p in cands)
             if g in gold_id:
-                if gold_id[g] not in m.profiles:  # a follow-up weeks later: out of the window
-                    m.track(profiles[gold_id[g]])
+                if gold_id[g] not in m.profiles and not (m.reach and gold_id[g] in m.reach.profiles):
+                    m.track(profiles[gold_id[g]])  # a follow-up beyond the reach
                 m.add(gold_id[g], art)
             else:
                 gold_id[g] = len(gold_id) + 1

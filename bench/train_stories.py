@@ -43,6 +43,8 @@ def write_model(parts: list, cfg: StoryConfig, out: Path, command: str, rep: dic
     if rep is not None:
         cv = {"folds": rep["config"]["folds"], "embedding": rep["config"]["embedding"],
               "merge": rep["config"].get("merge", True),
+              "reach": {k: rep["config"].get(k) for k in ("reach_days", "reach_max_stories", "reach_probability",
+                                                          "reach_train")},
               **{n: {k: round(v, 4) for k, v in s["ours_cv"].items()} for n, s in rep["sets"].items()},
               "best_baseline": {n: {"threshold": s["best_baseline_fold_streams"],
                                     **{k: round(v, 4) for k, v in

@@ -115,6 +115,12 @@ class StoryConfig:
     # probability (or the join bar, if higher): merging at the join bar itself folded ECB+'s
     # same-topic twin events together (docs/benchmarks.md, "Stories v2")
     merge_probability: float = 0.9
+    # the long reach: beyond the window, a story stays a candidate for this many days when the
+    # article shares a rare name with it (one its span's stories hold in at most
+    # `reach_max_stories`): follow-ups weeks later (a hearing, a charge). 0 turns it off.
+    reach_days: float = 90.0
+    reach_max_stories: int = 2
+    reach_probability: float = 0.75         # the join bar for a story found by the long reach
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,7 @@ def load_settings(sources_file: str | Path | None = None,
             window_hours=env.number("NEWSETL_STORY_WINDOW_HOURS", 72.0, minimum=0.001),
             threshold=env.number("NEWSETL_STORY_THRESHOLD", 0.40),
             use_embedding=env.flag("NEWSETL_STORY_EMBEDDING", True),
+            reach_days=env.number("NEWSETL_STORY_REACH_DAYS", StoryConfig.reach_days, minimum=0),
         ),
         retention=Retention(
             poll_days=env.integer("NEWSETL_RETENTION_DAYS", 90),

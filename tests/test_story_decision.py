@@ -20,7 +20,7 @@ from etl.models import ArticleRecord
 from etl.parse.normalize import content_hash
 from etl.stories import decision
 from etl.stories.assign import _load_profiles
-from etl.stories.decision import FEATURES, Matcher, build_item, load_models
+from etl.stories.decision import FEATURES, Matcher, build_item, cluster_stream, load_models
 
 T0 = datetime(2026, 11, 20, 7, tzinfo=UTC)
 QUAKE = [
@@ -219,3 +219,57 @@ def test_window_profiles_are_reused_only_while_their_rows_are_unchanged(engine: 
         conn.rollback()
     with engine.connect() as conn:
         assert _load_profiles(conn, lo, hi)[sid].member_count == 42
+
+
+MURDERS = ("Police: Four women found dead in Tulsa apartment",
+           "Four women were found shot to death inside an apartment at the Fairmont Terrace complex in "
+           "Tulsa on Monday, police said. Officers identified the victims as Rebeika Powell, 23, Kayetie "
+           "Melchor, 22, Misty Nunley, 33, and Julie Jackson, 55. Detectives are looking for two brothers, "
+           "Cedric Poore and James Poore, in connection with the killings at Fairmont Terrace.")
+HEARING = ("Hearing set for Poore brothers charged in Fairmont Terrace murders",
+           "A preliminary hearing was scheduled on Thursday for Cedric Poore and James Poore, the two brothers "
+           "charged with first-degree murder in the killings of four women at the Fairmont Terrace apartment "
+           "complex in Tulsa. Rebeika Powell, Kayetie Melchor, Misty Nunley and Julie Jackson were found shot "
+           "to death in the apartment in January, police said.")
+
+PLEA = ("Poore brothers plead not guilty in Fairmont Terrace killings",
+        "Cedric Poore and James Poore pleaded not guilty on Tuesday to four counts of first-degree murder "
+        "in the deaths of Rebeika Powell, Kayetie Melchor, Misty Nunley and Julie Jackson at the Fairmont "
+        "Terrace apartments in Tulsa. A judge set the trial for next spring; both men remain in jail.")
+
+
+def test_the_long_reach_links_a_follow_up_weeks_later_only_within_its_days() -> None:
+    cfg = StoryConfig(use_embedding=False)
+    murders, bank, hearing = (build_item(i, i, "en", T0 + timedelta(days=d), t, None, b, cfg)
+                              for i, (d, (t, b)) in enumerate([(0, MURDERS), (0.05, BANK), (21, HEARING)]))
+    assert len(set(cluster_stream([murders, bank, hearing], cfg).values())) == 2
+    off = replace(cfg, reach_days=0)
+    assert len(set(cluster_stream([murders, bank, hearing], off).values())) == 3
+    too_late = replace(hearing, time=T0 + timedelta(days=cfg.reach_days + 10))
+    assert len(set(cluster_stream([murders, bank, too_late], cfg).values())) == 3
+
+
+def test_a_follow_up_weeks_later_joins_through_a_rare_name(engine: Engine) -> None:
+    """The long reach in the database: three weeks after the murders, the hearing (same
+    names) joins their story, found through the profiles' entity index; past the reach after
+    the story's last article, another report opens a story of its own."""
+    src = _setup(engine)
+    cfg = StoryConfig(use_embedding=False)
+    first = store.upsert_articles(engine, [
+        _record(src["wire"], "https://wire.example/tulsa", *MURDERS, 0),
+        _record(src["voa"], "https://voa.example/rates", *BANK, 1)])
+    stories.assign(engine, first.new_ids, cfg)
+    hearing = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/hearing", *HEARING, 21 * 24)])
+    stories.assign(engine, hearing.new_ids, cfg)
+    placed = _story_of(engine)
+    assert placed["https://daily.example/hearing"] == placed["https://wire.example/tulsa"]
+    assert placed["https://voa.example/rates"] != placed["https://wire.example/tulsa"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT article_count FROM stories WHERE id = :s"),
+                            {"s": placed["https://wire.example/tulsa"]}).scalar_one() == 2
+    late = store.upsert_articles(engine, [_record(src["voa"], "https://voa.example/plea", *PLEA,
+                                                  (21 + cfg.reach_days + 10) * 24)])
+    assert late.new_ids
+    stories.assign(engine, late.new_ids, cfg)
+    placed = _story_of(engine)
+    assert placed["https://voa.example/plea"] != placed["https://wire.example/tulsa"]

@@ -20,6 +20,9 @@ id), under one PostgreSQL advisory lock so that concurrent runs cannot interleav
    ``embedding`` when the embedding was the largest contribution, else ``lexical``); otherwise
    the article opens a new story (relation ``original``). A story with no member in the
    article's language is scored by the hand-set cross-lingual rule of ``scoring.score``.
+   Older stories (ended up to ``reach_days`` before the window) are candidates too when they
+   share a rare name with the article, found by one indexed lookup per batch
+   (:func:`_load_reach`), and joined only at ``reach_probability``.
 4. **Merges**: at the end of the batch, each story that grew is compared with the others of its
    window like an article; one that converged (P ≥ ``merge_probability``) is folded into the
    older story, recorded in ``story_merges``.
@@ -50,7 +53,7 @@ from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
-from etl.stories.decision import Matcher, build_item
+from etl.stories.decision import Matcher, Reach, build_item
 from etl.stories.scoring import Item, Profile, score
 
 log = logging.getLogger(__name__)
@@ -214,6 +217,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
     window = timedelta(hours=cfg.window_hours)
     profiles = _load_profiles(conn, items[0].time - window, items[-1].time + window)
     matcher = Matcher(profiles, cfg)
+    matcher.reach = _load_reach(conn, items, matcher, cfg)
     outlets = _outlets(conn)
     touched: set[int] = set()
     grown: set[int] = set()
@@ -252,7 +256,7 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
             "\n".join(x for x in (art.title, art.description, art.body) if x), outlets, art.source_id)
         active = matcher.active(art)
         if story_id is None:
-            decided = matcher.decide(art, active)
+            decided = matcher.decide(art, active + matcher.reach_candidates(art))
             cited_sources = {c.outlet.source_id for c in cites if c.outlet.source_id is not None}
             if decided.story_id is not None:
                 story_id, relation, sim, method = decided.story_id, Relation.SAME_STORY, decided.score, decided.method
@@ -304,6 +308,38 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
     _save_profiles(conn, [profiles[sid] for sid in sorted(touched)])
     refresh_story_counters(conn, touched)
     return counts
+
+
+def _load_reach(conn: Connection, items: Sequence[Item], matcher: Matcher, cfg: StoryConfig) -> Reach | None:
+    """The long reach of a batch (:class:`etl.stories.decision.Reach`): the stories that
+    ended within ``cfg.reach_days`` before the batch, before its window, and hold one of the
+    batch's rare names — found through the profiles' entity index, never by loading the
+    span: names that more than ``reach_max_stories`` stories of the window hold are not
+    looked up, and each name stops at its cap + 1 stories (then it is not rare). Two
+    set-based statements per batch (the names, then the profiles of the rare ones' stories)."""
+    if cfg.reach_days <= 0 or not items:
+        return None
+    caps: dict[str, int] = {}
+    for art in items:
+        for e in art.entities:
+            if len(e) >= 3 and e not in caps:
+                caps[e] = cfg.reach_max_stories - len(matcher.index.entities.get(e, ()))
+    keys = sorted(k for k, cap in caps.items() if cap > 0)
+    if not keys:
+        return Reach({}, {})
+    rows = conn.execute(query("stories/reach_candidates"), {
+        "keys": keys, "caps": [caps[k] for k in keys],
+        "far": items[0].time - timedelta(days=cfg.reach_days),
+        "edge": items[0].time - timedelta(hours=cfg.window_hours)}).all()
+    hits: dict[str, list[int]] = {}
+    for r in rows:
+        hits.setdefault(r.key, []).append(r.id)
+    ids = sorted({sid for k, sids in hits.items() if len(sids) <= caps[k] for sid in sids} - matcher.profiles.keys())
+    profiles: dict[int, Profile] = {}
+    if ids:
+        for r in conn.execute(query("stories/profiles_by_id"), {"ids": ids}):
+            profiles[r.id] = _decode_profile(r).profile(r.id)
+    return Reach(profiles, {k: len(sids) for k, sids in hits.items()})
 
 
 def _load_profiles_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Profile]:

@@ -9,6 +9,12 @@ regression fitted on the dev sets (``bench/train_stories.py``; weights, command,
 and cross-validated scores in ``join_model.json``) turns it into a probability. The most
 probable story is joined when that probability reaches the model's threshold.
 
+The long reach (:class:`Reach`): a story that ended before the window, up to
+``cfg.reach_days`` earlier, is a candidate too when the article shares a *rare* name with it
+(one that at most ``cfg.reach_max_stories`` stories of the window and of that span hold): a
+hearing or a charge weeks after a shooting. The same model scores it (its ``time_gap`` is
+then beyond the window), and it is joined only at ``cfg.reach_probability``.
+
 IDF is *story frequency* in the window: a word most open stories share ("shooting",
 "police", "earthquake") says little about which one an article belongs to, and that is
 exactly what separates incidents that look alike. It is computed from the profiles the
@@ -184,13 +190,72 @@ def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
     return num / math.sqrt(na * centroid_norm())
 
 
+class Reach:
+    """The long reach: stories that ended before the window but within ``cfg.reach_days``,
+    found only through rare names they share with an article. The older ones (``profiles``:
+    before the batch's window) are kept apart from the matcher — no index of their words, no
+    story frequencies — until an article joins one."""
+
+    def __init__(self, profiles: Mapping[int, Profile], counts: Mapping[str, int] | None = None) -> None:
+        self.profiles = dict(profiles)
+        self.index: dict[str, set[int]] = {}
+        for p in self.profiles.values():
+            for e in p.entities:
+                self.index.setdefault(e, set()).add(p.story_id)
+        # how many stories of the reach's span hold each name: all of them here when
+        # ``profiles`` is the whole span; the database side loads only the stories of rare
+        # names and passes the counts its lookup found (etl.stories.assign._load_reach)
+        self.counts = {e: len(ids) for e, ids in self.index.items()} if counts is None else dict(counts)
+
+    def rare(self, art: Item, held: CandidateIndex, max_stories: int) -> list[str]:
+        """The article's names (3 letters or more) that at most ``max_stories`` stories hold,
+        in the older span and in the batch's window together: the only keys that make an
+        older story a candidate."""
+        out = []
+        for e in art.entities:
+            if len(e) >= 3:
+                n = self.counts.get(e, 0) + len(held.entities.get(e, ()))
+                if 0 < n <= max_stories:
+                    out.append(e)
+        return out
+
+    def candidates(self, art: Item, cfg: StoryConfig, held: Mapping[int, Profile],
+                   index: CandidateIndex) -> list[Profile]:
+        """Stories sharing a rare name with the article that ended between ``reach_days``
+        and the window before it (those the window already offers are not repeated)."""
+        window = timedelta(hours=cfg.window_hours)
+        far = art.time - timedelta(days=cfg.reach_days)
+        ids: set[int] = set()
+        for e in self.rare(art, index, cfg.reach_max_stories):
+            ids |= self.index.get(e, set())
+            ids |= index.entities.get(e, set())
+        out = []
+        for sid in sorted(ids):
+            p = held.get(sid) or self.profiles.get(sid)
+            if p is not None and far <= p.last < art.time - window:
+                out.append(p)
+        return out
+
+
+def reach_pool(profiles: Mapping[int, Profile], lo: datetime, held: Mapping[int, Profile],
+               cfg: StoryConfig) -> Reach | None:
+    """The long reach of a batch whose window starts at ``lo``: the stories not in the window
+    that ended at most ``cfg.reach_days`` before the batch's first article."""
+    if cfg.reach_days <= 0:
+        return None
+    far = lo + timedelta(hours=cfg.window_hours) - timedelta(days=cfg.reach_days)
+    return Reach({k: p for k, p in profiles.items() if k not in held and p.last >= far})
+
+
 class Matcher:
     """The stories of a window as the join decision sees them: profiles, the candidate index
     and story frequencies, kept current as articles are added. Pure computation; the database
     side (``etl.stories.assign``) loads the profiles and saves what changed."""
 
-    def __init__(self, profiles: dict[int, Profile], cfg: StoryConfig, models: JoinModels | None = None) -> None:
+    def __init__(self, profiles: dict[int, Profile], cfg: StoryConfig, models: JoinModels | None = None,
+                 reach: Reach | None = None) -> None:
         self.profiles = profiles
+        self.reach = reach
         self.cfg = cfg
         self.models = models if models is not None else load_models()
         self.index = CandidateIndex()
@@ -212,6 +277,18 @@ class Matcher:
             if p is not None and p.last >= art.time - window and p.first <= art.time + window:
                 out.append(p)
         return out
+
+    def candidates(self, art: Item) -> list[Profile]:
+        """The window's candidate stories, then the long reach's (older stories sharing a
+        rare name with the article)."""
+        return self.active(art) + self.reach_candidates(art)
+
+    def reach_candidates(self, art: Item) -> list[Profile]:
+        """Older stories (ended before the article's window, within ``cfg.reach_days``)
+        sharing a rare name with it: none without a :class:`Reach`."""
+        if self.reach is None:
+            return []
+        return self.reach.candidates(art, self.cfg, self.profiles, self.index)
 
     def track(self, p: Profile) -> None:
         """A story that the caller loaded into ``profiles`` after construction."""
@@ -301,6 +378,20 @@ class Matcher:
         self._norms[key] = (p.version, self._idf_n, value)
         return value
 
+    def _reach_bar(self, art: Item, profs: Sequence[Profile], prob: np.ndarray, threshold: float) -> np.ndarray:
+        """The probabilities with those of long-reach stories (ended before the article's
+        window) below ``cfg.reach_probability`` zeroed: a story weeks old is joined only on
+        strong evidence."""
+        if self.reach is None:
+            return prob
+        bar = max(threshold, self.cfg.reach_probability)
+        edge = art.time - timedelta(hours=self.cfg.window_hours)
+        out = prob.copy()
+        for i, p in enumerate(profs):
+            if p.last < edge and out[i] < bar:
+                out[i] = 0.0
+        return out
+
     @staticmethod
     def cross_lingual(art: Item, p: Profile) -> bool:
         return bool(art.language and p.languages and art.language not in p.languages)
@@ -308,12 +399,13 @@ class Matcher:
     def decide(self, art: Item, profs: Sequence[Profile] | None = None) -> Decision:
         """The story to join (the most probable one, if it clears the model's threshold; else
         the best cross-lingual story by the hand-set rule, if it clears ``cfg.threshold``)."""
-        profs = self.active(art) if profs is None else profs
+        profs = self.candidates(art) if profs is None else profs
         same = [p for p in profs if not self.cross_lingual(art, p)]
         if same:
             model = self.models.for_item(art)
             x = self.features(art, same)
             prob = model.probability(x)
+            prob = self._reach_bar(art, same, prob, model.threshold)
             k = int(np.argmax(prob))  # ties: the lowest story id (profiles are in id order)
             if prob[k] >= model.threshold:
                 method = MatchMethod.EMBEDDING if model.embedding_share(x[k]) else MatchMethod.LEXICAL
@@ -339,6 +431,8 @@ class Matcher:
         return p
 
     def add(self, story_id: int, art: Item, profile_too: bool = True) -> None:
+        if story_id not in self.profiles and self.reach is not None and story_id in self.reach.profiles:
+            self.track(self.reach.profiles[story_id])  # a follow-up joined an older story
         p = self.profiles[story_id]
         p.add(art, profile_too=profile_too)
         self.index.add(p, art)
@@ -399,7 +493,8 @@ def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels |
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         lo, hi = chunk[0].time - window, chunk[-1].time + window
-        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg, models)
+        held = {k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}
+        m = Matcher(held, cfg, models, reach_pool(profiles, lo, held, cfg))
         for art in chunk:
             d = m.decide(art)
             if d.story_id is None:

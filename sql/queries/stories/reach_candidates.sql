@@ -1,0 +1,15 @@
+-- The long reach of a batch: for each name of :keys (the batch's names that few stories of its
+-- window hold), the stories that ended in [:far, :edge) — within the reach, before the window —
+-- whose profile holds it, at most :caps + 1 per name (the name's cap: more than that and it is
+-- not rare, and no more of its stories are needed to know it). One probe of
+-- story_profiles_entities_idx per name; bounded by the number of names times their cap.
+SELECT k.key, h.id
+  FROM unnest(CAST(:keys AS text[]), CAST(:caps AS integer[])) AS k(key, cap)
+  CROSS JOIN LATERAL (
+        SELECT s.id
+          FROM story_profiles p JOIN stories s ON s.id = p.story_id
+         WHERE p.entities ? k.key
+           AND s.last_published_at >= :far AND s.last_published_at < :edge
+         ORDER BY s.id
+         LIMIT k.cap + 1) AS h
+ ORDER BY k.key, h.id;
