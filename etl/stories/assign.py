@@ -37,7 +37,8 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -50,7 +51,7 @@ from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
-from etl.stories.decision import Matcher, build_item
+from etl.stories.decision import Matcher, WindowState, build_item
 from etl.stories.scoring import Item, Profile, score
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ class _StoredProfile:
         return Profile(
             story_id, self.first, self.last, self.member_count, Counter(self.terms), Counter(self.entities),
             Counter(self.numbers), self.centroid.copy() if self.centroid is not None else None,
-            self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body))
+            self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body),
+            origin=self)
 
 
 # Decoded profiles of the recent windows, per database: story id -> (stamp, row, last load that
@@ -171,6 +173,29 @@ def _load_profiles(conn: Connection, start: datetime, end: datetime) -> dict[int
     return out
 
 
+# The matcher's index, story frequencies and story arrays, per database, carried from batch to
+# batch (decision.WindowState: it re-derives whatever changed, keyed on the shared decoded rows
+# above). One batch at a time uses it (the advisory lock serializes batches per database; a
+# thread that finds it busy anyway builds its own).
+_WINDOW_STATES: dict[str, tuple[threading.Lock, WindowState]] = {}
+
+
+@contextmanager
+def _window_state(conn: Connection) -> Iterator[WindowState | None]:
+    key = conn.engine.url.render_as_string(hide_password=True)
+    with _profile_cache_lock:
+        entry = _WINDOW_STATES.get(key)
+        if entry is None:
+            entry = _WINDOW_STATES[key] = (threading.Lock(), WindowState())
+    if not entry[0].acquire(blocking=False):
+        yield None
+        return
+    try:
+        yield entry[1]
+    finally:
+        entry[0].release()
+
+
 def _save_profiles(conn: Connection, profs: Sequence[Profile]) -> None:
     """One executemany for every changed profile of a batch."""
     if profs:
@@ -211,9 +236,15 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
     counts = AssignCounts()
     if not items:
         return counts
+    with _window_state(conn) as state:
+        return _assign_in_window(conn, items, cfg, counts, state)
+
+
+def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, counts: AssignCounts,
+                      state: WindowState | None) -> AssignCounts:
     window = timedelta(hours=cfg.window_hours)
     profiles = _load_profiles(conn, items[0].time - window, items[-1].time + window)
-    matcher = Matcher(profiles, cfg)
+    matcher = Matcher(profiles, cfg, state=state)
     outlets = _outlets(conn)
     touched: set[int] = set()
     grown: set[int] = set()

@@ -383,8 +383,10 @@ class Matcher:
         self.profiles = profiles
         self.cfg = cfg
         self.models = models if models is not None else load_models()
-        if state is None or state.too_big():
+        if state is None:
             state = WindowState()
+        elif state.too_big():
+            state.__init__()  # type: ignore[misc]  # start over, in place (the caller keeps it)
         state.sync(profiles)
         state.reset_weights()  # each batch weighs with its own window's frequencies
         self.state = state
@@ -634,10 +636,11 @@ def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels |
     merged: dict[int, int] = {}
     grown: set[int] = set()
     next_id = 1
+    state = WindowState()  # carried from batch to batch, as etl.stories.assign does
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         lo, hi = chunk[0].time - window, chunk[-1].time + window
-        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg, models)
+        m = Matcher({k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}, cfg, models, state)
         for art in chunk:
             d = m.decide(art)
             if d.story_id is None:
