@@ -240,6 +240,55 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
         return _assign_in_window(conn, items, cfg, counts, state)
 
 
+class _Members:
+    """The batch's new story memberships, inserted together (one statement, so the warehouse's
+    statement-level membership trigger fires once, not once per article). Reads of
+    ``story_articles`` during the batch go through here: a pending row answers for itself, and
+    the rows are flushed before a query that could see them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pending: dict[int, list] = {}   # article id -> [story, relation, score, method]
+        self.stories: set[int] = set()
+
+    def add(self, story_id: int, article_id: int, relation: Relation, score: float | None,
+            method: MatchMethod | None) -> None:
+        self.pending[article_id] = [story_id, relation, score, method]
+        self.stories.add(story_id)
+
+    def of(self, article_id: int) -> tuple[int, Relation, float | None, MatchMethod | None] | None:
+        """(story, relation, score, method) of an article, as stories/membership reads it."""
+        row = self.pending.get(article_id)
+        if row is not None:
+            return row[0], row[1], row[2], row[3]
+        r = self.conn.execute(query("stories/membership"), {"id": article_id}).first()
+        return (r.story_id, r.relation, r.score, r.method) if r is not None else None
+
+    def demote(self, article_id: int, score: float) -> None:
+        """stories/demote_to_near_duplicate."""
+        row = self.pending.get(article_id)
+        if row is not None:
+            row[1], row[2], row[3] = Relation.NEAR_DUPLICATE, score, MatchMethod.MINHASH
+        else:
+            self.conn.execute(query("stories/demote_to_near_duplicate"), {"id": article_id, "s": score})
+
+    def first_of_outlet(self, story_id: int, source_id: int, me: int) -> int | None:
+        if story_id in self.stories:
+            self.flush()
+        return self.conn.execute(query("stories/first_article_of_outlet"), {
+            "s": story_id, "src": source_id, "me": me}).scalar()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = list(self.pending.items())
+        self.conn.execute(query("stories/add_members"), {
+            "s": [r[0] for _, r in rows], "a": [a for a, _ in rows], "rel": [str(r[1]) for _, r in rows],
+            "score": [r[2] for _, r in rows], "method": [str(r[3]) if r[3] is not None else None for _, r in rows]})
+        self.pending.clear()
+        self.stories.clear()
+
+
 def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, counts: AssignCounts,
                       state: WindowState | None) -> AssignCounts:
     window = timedelta(hours=cfg.window_hours)
@@ -248,32 +297,37 @@ def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, cou
     outlets = _outlets(conn)
     touched: set[int] = set()
     grown: set[int] = set()
-    for art in items:
+    all_bands = [dedup.bands_for(art.body) for art in items]
+    probe = dedup.BatchProbe()
+    probe.load(conn, [(art.id, bands) for art, bands in zip(items, all_bands, strict=True)])
+    members = _Members(conn)
+    citations: list[dict[str, object]] = []
+    for art, bands in zip(items, all_bands, strict=True):
         counts.processed += 1
         story_id: int | None = None
         relation, method, sim = Relation.ORIGINAL, None, None
         cited_article: dict[str, int] = {}
 
-        # 1. near-duplicate of a stored article → the original's story
-        bands = dedup.bands_for(art.body)
-        near = dedup.find_near_duplicate(conn, art.id, art.body, bands)
-        dedup.store_bands(conn, art.id, bands)
+        # 1. near-duplicate of a stored article (or of one earlier in the batch) → the original's story
+        near = dedup.confirm(conn, art.body, probe.candidates(art.id, bands)) if bands else None
         took_over = False
         if near is not None:
             counts.near_duplicates += 1
-            member = conn.execute(query("stories/membership"), {"id": near.original_id}).first()
+            member = members.of(near.original_id)
             if (art.time, art.id) < (near.original_time, near.original_id):
                 # published before the stored "original": this one is the original, and it
                 # takes over the old original's place in the story
                 dedup.make_original(conn, art.id, near.original_id)
                 if member is not None:
-                    conn.execute(query("stories/demote_to_near_duplicate"), {"id": near.original_id, "s": near.score})
-                    story_id, relation, sim, method = member.story_id, member.relation, member.score, member.method
+                    members.demote(near.original_id, near.score)
+                    story_id, relation, sim, method = member
+                    relation = Relation(relation)
+                    method = MatchMethod(method) if method is not None else None
                     took_over = True
             else:
                 dedup.mark_duplicate(conn, art.id, near.original_id)
                 if member is not None:
-                    story_id, relation, method, sim = member.story_id, Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
+                    story_id, relation, method, sim = member[0], Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
             if story_id is not None and story_id not in profiles:
                 for p in _load_profiles_by_id(conn, [story_id]).values():
                     matcher.track(p)
@@ -299,14 +353,11 @@ def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, cou
             for c in cites:
                 if c.outlet.source_id is None:
                     continue
-                aid = conn.execute(query("stories/first_article_of_outlet"), {
-                    "s": story_id, "src": c.outlet.source_id, "me": art.id}).scalar()
+                aid = members.first_of_outlet(story_id, c.outlet.source_id, art.id)
                 if aid is not None:
                     cited_article[c.outlet.name] = aid
-        for c in cites:
-            conn.execute(query("stories/save_citation"), {
-                "a": art.id, "name": c.outlet.name, "src": c.outlet.source_id,
-                "cited": cited_article.get(c.outlet.name), "cue": c.cue[:200]})
+        citations.extend({"a": art.id, "name": c.outlet.name, "src": c.outlet.source_id,
+                          "cited": cited_article.get(c.outlet.name), "cue": c.cue[:200]} for c in cites)
         counts.citations += len(cites)
 
         # 3. join or open a story
@@ -319,11 +370,14 @@ def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, cou
                 counts.stories_joined += 1
             # a copy adds no new evidence: counting its words twice would tilt the profile
             matcher.add(story_id, art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
-        conn.execute(query("stories/add_member"), {
-            "s": story_id, "a": art.id, "rel": relation, "score": sim, "method": method})
+        members.add(story_id, art.id, relation, sim, method)
         touched.add(story_id)
         if relation in (Relation.SAME_STORY, Relation.CITES):
             grown.add(story_id)
+    members.flush()
+    dedup.store_batch_bands(conn, probe)
+    if citations:  # one pipelined executemany
+        conn.execute(query("stories/save_citation"), citations)
     # 4. stories that grew in this batch: has one converged with another?
     for gone, into in matcher.merge_converged(grown):
         conn.execute(query("stories/merge_members"), {"from": gone, "into": into})
