@@ -176,6 +176,10 @@ class Vocabulary:
 
     def lookup(self, keys: Iterable[str]) -> np.ndarray:
         ids, words = self.ids, self.words
+        try:  # (every word known: the usual case, with the loop in C)
+            return np.array(list(map(ids.__getitem__, keys)), dtype=np.intp)
+        except KeyError:
+            pass
         out = []
         for k in keys:
             i = ids.get(k)
@@ -488,7 +492,7 @@ class Matcher:
         m = mark[idx]
         mark[a_idx] = 0.0
         total = np.bincount(row, weights=val * m, minlength=cands.n)
-        shared = np.bincount(row, weights=m, minlength=cands.n)
+        shared = np.asarray(np.bincount(row, weights=m, minlength=cands.n), dtype=np.float64)
         norms = np.array([r.entity_norm if field == "entities" else r.number_norm for r in cands.rows])
         ok = norms > 0
         cos[ok] = total[ok] / (math.sqrt(len(feats)) * norms[ok])

@@ -22,6 +22,7 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 import numpy as np
@@ -53,7 +54,7 @@ def _band_hashes(sig: np.ndarray, offset: int) -> list[tuple[int, int]]:
 
 
 @functools.cache
-def _permutations() -> tuple[object, str]:
+def _permutations() -> tuple[Any, Any]:
     """The seed's permutation parameters (and hashing scheme), drawn once per process (drawing
     them was a third of the cost of a signature): the same values MinHash(seed=SEED) draws."""
     m = MinHash(num_perm=NUM_PERM, seed=SEED)
@@ -62,7 +63,7 @@ def _permutations() -> tuple[object, str]:
 
 def signature(shingle_set: set[str]) -> np.ndarray:
     perms, scheme = _permutations()
-    m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=perms, scheme=scheme)  # type: ignore[arg-type]
+    m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=perms, scheme=scheme)
     m.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
     return m.hashvalues
 
