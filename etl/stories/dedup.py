@@ -100,17 +100,6 @@ class NearDuplicate:
         return max(self.jaccard, self.containment)
 
 
-def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
-                        bands: Sequence[tuple[int, int]]) -> NearDuplicate | None:
-    """The earliest stored original this body is a near-copy of, if any."""
-    if not bands:
-        return None
-    rows = conn.execute(query("stories/band_hits"), {
-        "bands": [b for b, _ in bands], "hashes": [h for _, h in bands], "id": article_id,
-        "limit": MAX_CANDIDATES}).all()
-    return confirm(conn, body, [r.article_id for r in rows])
-
-
 def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) -> NearDuplicate | None:
     """The earliest original among the candidates (by colliding bands) that the body is a
     near-copy of, on exact shingle sets."""
@@ -178,13 +167,6 @@ def store_batch_bands(conn: Connection, probe: BatchProbe) -> None:
         "ids": [a for a, bands in probe.bands for _ in bands],
         "bands": [b for _, bands in probe.bands for b, _ in bands],
         "hashes": [h for _, bands in probe.bands for _, h in bands]})
-
-
-def store_bands(conn: Connection, article_id: int, bands: Sequence[tuple[int, int]]) -> None:
-    if not bands:
-        return
-    conn.execute(query("stories/save_bands"), {
-        "id": article_id, "bands": [b for b, _ in bands], "hashes": [h for _, h in bands]})
 
 
 def make_original(conn: Connection, article_id: int, old_original_id: int) -> None:

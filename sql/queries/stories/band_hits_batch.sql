@@ -1,5 +1,5 @@
 -- For each article of a batch, the stored articles sharing LSH bands with it, most shared
--- bands first, at most :limit each (stories/band_hits for a whole batch in one statement).
+-- bands first, at most :limit each, in one statement for the whole batch.
 SELECT id, article_id, hits
   FROM (SELECT q.id, l.article_id, count(*) AS hits,
                row_number() OVER (PARTITION BY q.id ORDER BY count(*) DESC, l.article_id) AS rank
