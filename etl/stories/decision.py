@@ -249,7 +249,7 @@ class WindowState:
     any change made through a :class:`Matcher` marks the story to be recounted at the next
     sync, so a batch that rolled back leaves nothing behind."""
 
-    VOCAB_LIMIT = 2_000_000  # words; beyond it the state starts over (long-running processes)
+    VOCAB_LIMIT = 500_000  # words (~75 MB with the arrays); beyond it the state starts over
 
     def __init__(self) -> None:
         self.index = CandidateIndex()
