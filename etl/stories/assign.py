@@ -40,7 +40,8 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,7 +54,7 @@ from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
-from etl.stories.decision import Matcher, Reach, build_item
+from etl.stories.decision import Matcher, Reach, WindowState, build_item
 from etl.stories.scoring import Item, Profile, score
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,18 @@ def _load_items(conn: Connection, ids: Sequence[int], cfg: StoryConfig) -> list[
         conn.execute(query("stories/save_features"), [{
             "id": item.id, "t": item.time, "lang": item.language, "terms": item.terms,
             "entities": item.entities, "numbers": item.numbers,
-            "emb": item.embedding.tolist() if item.embedding is not None else None} for item in items])
+            "emb": _float4_array(item.embedding)} for item in items])
     return items
+
+
+def _float4_array(v: np.ndarray | None) -> str | None:
+    """A float32 vector as a PostgreSQL array literal: the driver's list adapter walks 512
+    floats in Python per row (a tenth of the stage's CPU); ``str`` of the list does it in C.
+    Each float32 value is written as the shortest decimal of its exact double, which reads
+    back as the same float4."""
+    if v is None:
+        return None
+    return "{" + str(v.tolist())[1:-1] + "}"
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,8 @@ class _StoredProfile:
         return Profile(
             story_id, self.first, self.last, self.member_count, Counter(self.terms), Counter(self.entities),
             Counter(self.numbers), self.centroid.copy() if self.centroid is not None else None,
-            self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body))
+            self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body),
+            origin=self)
 
 
 # Decoded profiles of the recent windows, per database: story id -> (stamp, row, last load that
@@ -174,6 +186,29 @@ def _load_profiles(conn: Connection, start: datetime, end: datetime) -> dict[int
     return out
 
 
+# The matcher's index, story frequencies and story arrays, per database, carried from batch to
+# batch (decision.WindowState: it re-derives whatever changed, keyed on the shared decoded rows
+# above). One batch at a time uses it (the advisory lock serializes batches per database; a
+# thread that finds it busy anyway builds its own).
+_WINDOW_STATES: dict[str, tuple[threading.Lock, WindowState]] = {}
+
+
+@contextmanager
+def _window_state(conn: Connection) -> Iterator[WindowState | None]:
+    key = conn.engine.url.render_as_string(hide_password=True)
+    with _profile_cache_lock:
+        entry = _WINDOW_STATES.get(key)
+        if entry is None:
+            entry = _WINDOW_STATES[key] = (threading.Lock(), WindowState())
+    if not entry[0].acquire(blocking=False):
+        yield None
+        return
+    try:
+        yield entry[1]
+    finally:
+        entry[0].release()
+
+
 def _save_profiles(conn: Connection, profs: Sequence[Profile]) -> None:
     """One executemany for every changed profile of a batch."""
     if profs:
@@ -189,7 +224,7 @@ def _profile_params(p: Profile) -> dict[str, object]:
     return {
         "id": p.story_id, "n": p.member_count, "terms": json.dumps(p.terms, sort_keys=True),
         "entities": json.dumps(p.entities, sort_keys=True), "numbers": json.dumps(p.numbers, sort_keys=True),
-        "centroid": p.centroid.tolist() if p.centroid is not None else None,
+        "centroid": _float4_array(p.centroid),
         "ne": p.embedded_count, "langs": sorted(p.languages), "sources": sorted(p.source_ids),
         "body": json.dumps(p.cap_body(), sort_keys=True), "title": json.dumps(dict(p.title), sort_keys=True)}
 
@@ -214,39 +249,126 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
     counts = AssignCounts()
     if not items:
         return counts
+    with _window_state(conn) as state:
+        return _assign_in_window(conn, items, cfg, counts, state)
+
+
+class _Members:
+    """The batch's new story memberships, inserted together (one statement, so the warehouse's
+    statement-level membership trigger fires once, not once per article). Reads of
+    ``story_articles`` during the batch go through here: a pending row answers for itself, and
+    the rows are flushed before a query that could see them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pending: dict[int, list] = {}   # article id -> [story, relation, score, method]
+        self.stories: set[int] = set()
+        self.new_stories: list[tuple[int, str | None, datetime]] = []  # inserted before the members
+        self.free_ids: list[int] = []
+        self.taken = 0
+
+    def new_story(self, title: str | None, t: datetime, upper_bound: int) -> int:
+        """A new story's id, from the stories' sequence in creation order (ids for up to
+        ``upper_bound`` stories are taken in one statement; unused ones are skipped, as a
+        rolled-back insert's would be); the row is inserted with the batch's other new stories."""
+        if not self.free_ids:
+            self.free_ids = list(self.conn.execute(query("stories/new_story_ids"), {"n": upper_bound}).scalars())
+            self.taken = self.free_ids[-1]
+            self.free_ids.reverse()
+        story_id = self.free_ids.pop()
+        self.new_stories.append((story_id, title, t))
+        return story_id
+
+    def add(self, story_id: int, article_id: int, relation: Relation, score: float | None,
+            method: MatchMethod | None) -> None:
+        self.pending[article_id] = [story_id, relation, score, method]
+        self.stories.add(story_id)
+
+    def of(self, article_id: int) -> tuple[int, Relation, float | None, MatchMethod | None] | None:
+        """(story, relation, score, method) of an article, as stories/membership reads it."""
+        row = self.pending.get(article_id)
+        if row is not None:
+            return row[0], row[1], row[2], row[3]
+        r = self.conn.execute(query("stories/membership"), {"id": article_id}).first()
+        return (r.story_id, r.relation, r.score, r.method) if r is not None else None
+
+    def demote(self, article_id: int, score: float) -> None:
+        """stories/demote_to_near_duplicate."""
+        row = self.pending.get(article_id)
+        if row is not None:
+            row[1], row[2], row[3] = Relation.NEAR_DUPLICATE, score, MatchMethod.MINHASH
+        else:
+            self.conn.execute(query("stories/demote_to_near_duplicate"), {"id": article_id, "s": score})
+
+    def first_of_outlet(self, story_id: int, source_id: int, me: int) -> int | None:
+        if story_id in self.stories:
+            self.flush()
+        return self.conn.execute(query("stories/first_article_of_outlet"), {
+            "s": story_id, "src": source_id, "me": me}).scalar()
+
+    def close(self) -> None:
+        """Flushes, and gives back the story ids taken but not used."""
+        self.flush()
+        if self.free_ids:
+            self.conn.execute(query("stories/give_back_story_ids"), {"next": self.free_ids[-1], "taken": self.taken})
+            self.free_ids = []
+
+    def flush(self) -> None:
+        if self.new_stories:
+            self.conn.execute(query("stories/new_stories"), {
+                "ids": [i for i, _, _ in self.new_stories], "titles": [t for _, t, _ in self.new_stories],
+                "ts": [t for _, _, t in self.new_stories]})
+            self.new_stories.clear()
+        if not self.pending:
+            return
+        rows = list(self.pending.items())
+        self.conn.execute(query("stories/add_members"), {
+            "s": [r[0] for _, r in rows], "a": [a for a, _ in rows], "rel": [str(r[1]) for _, r in rows],
+            "score": [r[2] for _, r in rows], "method": [str(r[3]) if r[3] is not None else None for _, r in rows]})
+        self.pending.clear()
+        self.stories.clear()
+
+
+def _assign_in_window(conn: Connection, items: list[Item], cfg: StoryConfig, counts: AssignCounts,
+                      state: WindowState | None) -> AssignCounts:
     window = timedelta(hours=cfg.window_hours)
     profiles = _load_profiles(conn, items[0].time - window, items[-1].time + window)
-    matcher = Matcher(profiles, cfg)
+    matcher = Matcher(profiles, cfg, state=state)
     matcher.reach = _load_reach(conn, items, matcher, cfg)
     outlets = _outlets(conn)
     touched: set[int] = set()
     grown: set[int] = set()
-    for art in items:
+    all_bands = [dedup.bands_for(art.body) for art in items]
+    probe = dedup.BatchProbe()
+    probe.load(conn, [(art.id, bands) for art, bands in zip(items, all_bands, strict=True)])
+    members = _Members(conn)
+    citations: list[dict[str, object]] = []
+    for k, (art, bands) in enumerate(zip(items, all_bands, strict=True)):
         counts.processed += 1
         story_id: int | None = None
         relation, method, sim = Relation.ORIGINAL, None, None
         cited_article: dict[str, int] = {}
 
-        # 1. near-duplicate of a stored article → the original's story
-        bands = dedup.bands_for(art.body)
-        near = dedup.find_near_duplicate(conn, art.id, art.body, bands)
-        dedup.store_bands(conn, art.id, bands)
+        # 1. near-duplicate of a stored article (or of one earlier in the batch) → the original's story
+        near = dedup.confirm(conn, art.body, probe.candidates(art.id, bands)) if bands else None
         took_over = False
         if near is not None:
             counts.near_duplicates += 1
-            member = conn.execute(query("stories/membership"), {"id": near.original_id}).first()
+            member = members.of(near.original_id)
             if (art.time, art.id) < (near.original_time, near.original_id):
                 # published before the stored "original": this one is the original, and it
                 # takes over the old original's place in the story
                 dedup.make_original(conn, art.id, near.original_id)
                 if member is not None:
-                    conn.execute(query("stories/demote_to_near_duplicate"), {"id": near.original_id, "s": near.score})
-                    story_id, relation, sim, method = member.story_id, member.relation, member.score, member.method
+                    members.demote(near.original_id, near.score)
+                    story_id, relation, sim, method = member
+                    relation = Relation(relation)
+                    method = MatchMethod(method) if method is not None else None
                     took_over = True
             else:
                 dedup.mark_duplicate(conn, art.id, near.original_id)
                 if member is not None:
-                    story_id, relation, method, sim = member.story_id, Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
+                    story_id, relation, method, sim = member[0], Relation.NEAR_DUPLICATE, MatchMethod.MINHASH, near.score
             if story_id is not None and story_id not in profiles:
                 for p in _load_profiles_by_id(conn, [story_id]).values():
                     matcher.track(p)
@@ -272,19 +394,16 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
             for c in cites:
                 if c.outlet.source_id is None:
                     continue
-                aid = conn.execute(query("stories/first_article_of_outlet"), {
-                    "s": story_id, "src": c.outlet.source_id, "me": art.id}).scalar()
+                aid = members.first_of_outlet(story_id, c.outlet.source_id, art.id)
                 if aid is not None:
                     cited_article[c.outlet.name] = aid
-        for c in cites:
-            conn.execute(query("stories/save_citation"), {
-                "a": art.id, "name": c.outlet.name, "src": c.outlet.source_id,
-                "cited": cited_article.get(c.outlet.name), "cue": c.cue[:200]})
+        citations.extend({"a": art.id, "name": c.outlet.name, "src": c.outlet.source_id,
+                          "cited": cited_article.get(c.outlet.name), "cue": c.cue[:200]} for c in cites)
         counts.citations += len(cites)
 
         # 3. join or open a story
         if story_id is None:
-            story_id = conn.execute(query("stories/new_story"), {"title": art.title, "t": art.time}).scalar_one()
+            story_id = members.new_story(art.title, art.time, len(items) - k)
             matcher.open(story_id, art)
             counts.stories_new += 1
         else:
@@ -292,11 +411,14 @@ def _assign_items(conn: Connection, items: list[Item], cfg: StoryConfig) -> Assi
                 counts.stories_joined += 1
             # a copy adds no new evidence: counting its words twice would tilt the profile
             matcher.add(story_id, art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
-        conn.execute(query("stories/add_member"), {
-            "s": story_id, "a": art.id, "rel": relation, "score": sim, "method": method})
+        members.add(story_id, art.id, relation, sim, method)
         touched.add(story_id)
         if relation in (Relation.SAME_STORY, Relation.CITES):
             grown.add(story_id)
+    members.close()
+    dedup.store_batch_bands(conn, probe)
+    if citations:  # one pipelined executemany
+        conn.execute(query("stories/save_citation"), citations)
     # 4. stories that grew in this batch: has one converged with another?
     for gone, into in matcher.merge_converged(grown):
         conn.execute(query("stories/merge_members"), {"from": gone, "into": into})

@@ -38,8 +38,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from operator import mul
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -122,18 +121,33 @@ class Decision:
 class StoryFrequency:
     """Story frequency of each word over the matcher's profiles → smooth IDF weights."""
 
-    def __init__(self, profiles: Iterable[Profile]) -> None:
+    def __init__(self, profiles: Iterable[Profile] = ()) -> None:
         self.n = 0
         self.sf: Counter = Counter()
         self.keys: dict[int, set[str]] = {}
+        # how many times each story was counted in n (once, but for the quirk in update)
+        self.counted: Counter = Counter()
         for p in profiles:
             self.update(p)
 
     def remove(self, story_id: int) -> None:
+        """A story merged away (a story without words stays counted in n: that quirk is
+        kept, so that the decisions do not move; :meth:`forget` uncounts it)."""
         keys = self.keys.pop(story_id, None)
         if keys is not None:
             self.n -= 1
             self.sf.subtract(keys)
+            self.counted[story_id] -= 1
+            if self.counted[story_id] <= 0:
+                del self.counted[story_id]
+
+    def forget(self, story_id: int) -> None:
+        """Takes a story out completely (it left the window, or changed and is counted again):
+        afterwards the counts are those of a fresh count over the other stories."""
+        keys = self.keys.pop(story_id, None)
+        if keys is not None:
+            self.sf.subtract(keys)
+        self.n -= self.counted.pop(story_id, 0)
 
     def update(self, p: Profile) -> None:
         new = set(p.title)
@@ -141,6 +155,7 @@ class StoryFrequency:
         old = self.keys.get(p.story_id)
         if old is None:  # a story not counted yet (every story of a freshly loaded window)
             self.n += 1
+            self.counted[p.story_id] += 1
             if new:  # (a story without words stays uncounted in keys, as it always was)
                 self.sf.update(new)
                 self.keys[p.story_id] = new
@@ -154,40 +169,215 @@ class StoryFrequency:
         return math.log((1 + self.n) / (1 + self.sf.get(term, 0))) + 1.0
 
 
-def _weights(idf: dict[str, float], freq: StoryFrequency, term: str) -> float:
-    w = idf.get(term)
-    if w is None:
-        w = idf[term] = freq.idf(term) ** 2
-    return w
+class Vocabulary:
+    """Word → column number: the story centroids and article vectors as index arrays, so that
+    the cosines are array operations. Grows only (columns must keep their meaning)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, keys: Iterable[str]) -> np.ndarray:
+        ids, words = self.ids, self.words
+        try:  # (every word known: the usual case, with the loop in C)
+            return np.array(list(map(ids.__getitem__, keys)), dtype=np.intp)
+        except KeyError:
+            pass
+        out = []
+        for k in keys:
+            i = ids.get(k)
+            if i is None:
+                i = ids[k] = len(words)
+                words.append(k)
+            out.append(i)
+        return np.array(out, dtype=np.intp)
 
 
-def _weighted(vec: Mapping[str, float], idf: dict[str, float], freq: StoryFrequency) -> tuple[dict[str, float], float]:
-    """An article vector with its IDF² weights applied, and its weighted squared norm:
-    computed once per article, then compared with every candidate."""
-    out = {}
-    na = 0.0
-    for t, a in vec.items():
-        w = _weights(idf, freq, t)
-        out[t] = a * w
-        na += a * a * w
-    return out, na
+_EMPTY_IDX = np.zeros(0, dtype=np.intp)
+_EMPTY_VAL = np.zeros(0, dtype=np.float64)
 
 
-def _wcos(wvec: Mapping[str, float], na: float, centroid: Mapping[str, float],
-          centroid_norm: Callable[[], float]) -> float:
-    """IDF-weighted cosine of an article vector (from :func:`_weighted`) and a story centroid
-    (its weighted norm comes from the caller's cache: it is the costly part)."""
-    if not wvec or not centroid or na == 0.0:
-        return 0.0
-    # only the shared terms are multiplied: the same sum as over every term with 0.0 for the
-    # missing ones (adding 0.0 changes no float), in the same order, so bit-identical
-    if len(wvec) <= len(centroid):
-        num = sum([w * centroid[t] for t, w in wvec.items() if t in centroid])
-    else:
-        num = sum([c * wvec[t] for t, c in centroid.items() if t in wvec])
-    if num == 0.0:
-        return 0.0
-    return num / math.sqrt(na * centroid_norm())
+def _sparse(vocab: Vocabulary, vec: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, values) of a word → weight mapping, in its own order."""
+    if not vec:
+        return _EMPTY_IDX, _EMPTY_VAL
+    return vocab.lookup(vec), np.fromiter(vec.values(), dtype=np.float64, count=len(vec))
+
+
+def _micros(t: datetime) -> int:
+    """A time as integer microseconds: time differences then divide exactly as
+    ``timedelta.total_seconds()`` does."""
+    epoch = _EPOCH if t.tzinfo is not None else _EPOCH_NAIVE
+    return (t - epoch) // _US
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+
+
+def _owner(p: Profile) -> object:
+    """What a profile's derived data (index keys, arrays) can be keyed on: the decoded row it
+    was built from while unchanged (each batch builds new Profile objects from the same shared
+    rows), else the profile object itself."""
+    return p.origin if p.origin is not None and p.version == 0 else p
+
+
+@dataclass
+class _Rows:
+    """A story profile as arrays, for one (owner, version) of it."""
+
+    owner: object
+    version: int
+    title: tuple[np.ndarray, np.ndarray]
+    terms: tuple[np.ndarray, np.ndarray]
+    body: tuple[np.ndarray, np.ndarray]
+    entities: tuple[np.ndarray, np.ndarray]
+    numbers: tuple[np.ndarray, np.ndarray]
+    entity_norm: float
+    number_norm: float
+    centroid: np.ndarray | None
+    centroid_norm: float
+    first_us: int
+    last_us: int
+    log_members: float
+
+
+class WindowState:
+    """What the matcher derives from a window's profiles — the candidate index, the story
+    frequencies, each story's arrays, the IDF weights — kept from one batch to the next in a
+    process: consecutive batches share almost all their stories, and rebuilding it every batch
+    was a tenth of the stage's CPU. :meth:`sync` brings it to exactly what a fresh build over
+    the new window would be (stories that left or changed are taken out, new ones counted);
+    any change made through a :class:`Matcher` marks the story to be recounted at the next
+    sync, so a batch that rolled back leaves nothing behind."""
+
+    VOCAB_LIMIT = 500_000  # words (~75 MB with the arrays); beyond it the state starts over
+
+    def __init__(self) -> None:
+        self.index = CandidateIndex()
+        self.freq = StoryFrequency()
+        self.lex = Vocabulary()      # title, lead and body words (one IDF over the three fields)
+        self.ent = Vocabulary()
+        self.num = Vocabulary()
+        # story id -> (owner, version) its index keys and frequencies were counted from;
+        # None: changed since (by the matcher), to be recounted
+        self.synced: dict[int, tuple[object, int] | None] = {}
+        self.rows: dict[int, _Rows] = {}
+        self.idf2 = np.full(1024, np.nan)   # IDF² by word column; NaN: not weighted yet
+        self.dense = np.zeros(1024)         # scratch: one article field, scattered by column
+        self.mark = np.zeros(1024)          # scratch: an article's entities / numbers
+        self.epoch = 0
+
+    def too_big(self) -> bool:
+        return len(self.lex) + len(self.ent) + len(self.num) > self.VOCAB_LIMIT
+
+    def sync(self, profiles: Mapping[int, Profile]) -> None:
+        for sid, rec in list(self.synced.items()):
+            p = profiles.get(sid)
+            if p is None or rec is None or rec[0] is not _owner(p) or rec[1] != p.version:
+                self.forget(sid)
+        for sid, p in profiles.items():
+            if sid not in self.synced:
+                self.index.add(p)
+                self.freq.update(p)
+                self.synced[sid] = (_owner(p), p.version)
+        for sid in [s for s in self.rows if s not in profiles]:
+            del self.rows[sid]
+
+    def forget(self, story_id: int) -> None:
+        self.index.remove(story_id)
+        self.freq.forget(story_id)
+        self.synced.pop(story_id, None)
+
+    def changed(self, story_id: int) -> None:
+        self.synced[story_id] = None
+
+    def reset_weights(self) -> None:
+        """The IDF weights are recomputed (lazily, from the frequencies at first use) from here."""
+        self.idf2.fill(np.nan)
+        self.epoch += 1
+
+    def rows_of(self, p: Profile) -> _Rows:
+        owner = _owner(p)
+        r = self.rows.get(p.story_id)
+        if r is not None and r.owner is owner and r.version == p.version:
+            return r
+        ent = _sparse(self.ent, p.entities)
+        num = _sparse(self.num, p.numbers)
+        cnorm = float(np.linalg.norm(p.centroid)) if p.centroid is not None else 0.0
+        r = _Rows(owner, p.version, _sparse(self.lex, p.title), _sparse(self.lex, p.terms),
+                  _sparse(self.lex, p.body), ent, num,
+                  math.sqrt(sum(v * v for v in p.entities.values())),
+                  math.sqrt(sum(v * v for v in p.numbers.values())),
+                  p.centroid, cnorm, _micros(p.first), _micros(p.last), math.log1p(p.member_count))
+        self.rows[p.story_id] = r
+        self._fit()
+        return r
+
+    def _fit(self) -> None:
+        """Scratch arrays at least as long as the vocabularies."""
+        n = max(len(self.lex), len(self.ent), len(self.num))
+        if n > len(self.idf2):
+            size = max(n, 2 * len(self.idf2))
+            idf2 = np.full(size, np.nan)
+            idf2[:len(self.idf2)] = self.idf2
+            self.idf2 = idf2
+            self.dense = np.zeros(size)
+            self.mark = np.zeros(size)
+
+    def weights(self, idx: np.ndarray) -> np.ndarray:
+        """IDF² of the word columns ``idx``; the ones not weighted since the last reset get the
+        current frequencies' weight (as :meth:`StoryFrequency.idf` gives it, same float)."""
+        self._fit()
+        w = self.idf2[idx]
+        miss = np.isnan(w)
+        if miss.any():
+            freq, words = self.freq, self.lex.words
+            cols = np.unique(idx[miss])
+            sf = [freq.sf.get(words[i], 0) for i in cols.tolist()]
+            table: dict[int, float] = {}
+            n1 = 1 + freq.n
+            for v in set(sf):
+                table[v] = (math.log(n1 / (1 + v)) + 1.0) ** 2
+            self.idf2[cols] = [table[v] for v in sf]
+            w = self.idf2[idx]
+        return w
+
+
+class _Candidates:
+    """The candidate stories of one comparison as concatenated arrays, field by field."""
+
+    def __init__(self, state: WindowState, profs: Sequence[Profile]) -> None:
+        self.profs = profs
+        self.rows = [state.rows_of(p) for p in profs]
+        self.n = len(profs)
+        self._fields: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def field(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, values, row of each entry) of one field over every candidate."""
+        hit = self._fields.get(name)
+        if hit is None:
+            parts = [getattr(r, name) for r in self.rows]
+            lens = np.fromiter((len(i) for i, _ in parts), dtype=np.intp, count=self.n)
+            if self.n and lens.any():
+                idx = np.concatenate([i for i, _ in parts])
+                val = np.concatenate([v for _, v in parts])
+            else:
+                idx, val = _EMPTY_IDX, _EMPTY_VAL
+            hit = self._fields[name] = (idx, val, np.repeat(np.arange(self.n), lens))
+        return hit
+
+
+_LOG1P = [math.log1p(k) for k in range(256)]
+
+
+def _log1p_counts(counts: np.ndarray) -> np.ndarray:
+    """math.log1p of small integer counts (the same floats as the scalar code gave)."""
+    return np.array([_LOG1P[k] if k < 256 else math.log1p(k) for k in counts.astype(np.int64).tolist()])
 
 
 class Reach:
@@ -250,21 +440,28 @@ def reach_pool(profiles: Mapping[int, Profile], lo: datetime, held: Mapping[int,
 class Matcher:
     """The stories of a window as the join decision sees them: profiles, the candidate index
     and story frequencies, kept current as articles are added. Pure computation; the database
-    side (``etl.stories.assign``) loads the profiles and saves what changed."""
+    side (``etl.stories.assign``) loads the profiles and saves what changed.
+
+    ``state`` carries the index, the frequencies and the stories' arrays over from the
+    previous batch's matcher (see :class:`WindowState`); a matcher without one builds them.
+    ``reach``: the batch's long reach (:class:`Reach`), if any."""
 
     def __init__(self, profiles: dict[int, Profile], cfg: StoryConfig, models: JoinModels | None = None,
-                 reach: Reach | None = None) -> None:
+                 reach: Reach | None = None, state: WindowState | None = None) -> None:
         self.profiles = profiles
         self.reach = reach
         self.cfg = cfg
         self.models = models if models is not None else load_models()
-        self.index = CandidateIndex()
-        for p in profiles.values():
-            self.index.add(p)
-        self.freq = StoryFrequency(profiles.values())
-        self._idf: dict[str, float] = {}
+        if state is None:
+            state = WindowState()
+        elif state.too_big():
+            state.__init__()  # type: ignore[misc]  # start over, in place (the caller keeps it)
+        state.sync(profiles)
+        state.reset_weights()  # each batch weighs with its own window's frequencies
+        self.state = state
+        self.index = state.index
+        self.freq = state.freq
         self._idf_n = self.freq.n
-        self._norms: dict[tuple[int, str], tuple[int, int, float]] = {}
 
     # --- which stories -------------------------------------------------------------------
 
@@ -292,91 +489,127 @@ class Matcher:
 
     def track(self, p: Profile) -> None:
         """A story that the caller loaded into ``profiles`` after construction."""
+        self.state.forget(p.story_id)
         self.profiles[p.story_id] = p
         self.index.add(p)
         self.freq.update(p)
+        self.state.changed(p.story_id)
 
     # --- how alike ----------------------------------------------------------------------
 
     def features(self, art: Item, profs: Sequence[Profile]) -> np.ndarray:
-        """(len(profs), len(FEATURES)) similarity features of the article to each story."""
+        """(len(profs), len(FEATURES)) similarity features of the article to each story.
+
+        One function per group of columns (:data:`FEATURE_GROUPS`), each over every candidate
+        at once; the "gap" and count columns are derived from the others."""
         if abs(self.freq.n - self._idf_n) > IDF_REFRESH * self._idf_n + 4:
-            # the weights (and the cached centroid norms) follow the story frequencies once the
-            # number of stories moved by 10%: often while a stream starts, rarely in a full window
-            self._idf, self._idf_n = {}, self.freq.n
-        idf = self._idf
+            # the weights follow the story frequencies once the number of stories moved by
+            # 10%: often while a stream starts, rarely in a full window
+            self.state.reset_weights()
+            self._idf_n = self.freq.n
         x = np.zeros((len(profs), len(FEATURES)), dtype=np.float64)
-        wt, nt = _weighted(art.title_vec, idf, self.freq)
-        wl, nl = _weighted({t: 1.0 for t in art.terms}, idf, self.freq)
-        wb, nb = _weighted(art.body_vec, idf, self.freq)
-        window_s = self.cfg.window_hours * 3600
-        for i, p in enumerate(profs):
-            x[i, 0] = _wcos(wt, nt, p.title, functools.partial(self._norm, p, "title"))
-            x[i, 1] = _wcos(wl, nl, p.terms, functools.partial(self._norm, p, "terms"))
-            x[i, 2] = _wcos(wb, nb, p.body, functools.partial(self._norm, p, "body"))
-            x[i, 4] = self._cosine(art.entities, p, "entities")
-            x[i, 5] = math.log1p(sum(1 for e in art.entities if e in p.entities))
-            x[i, 6] = self._cosine(art.numbers, p, "numbers")
-            if art.embedding is not None and p.centroid is not None:
-                norm = self._centroid_norm(p)
-                x[i, 7] = float(art.embedding @ p.centroid) / norm if norm else 0.0
-            if art.time > p.last:
-                dt = (art.time - p.last).total_seconds()
-            else:
-                dt = max(0.0, (p.first - art.time).total_seconds())
-            x[i, 8] = min(dt / window_s, 1.5)
-            x[i, 9] = 1.0 if art.source_id in p.source_ids else 0.0
-            x[i, 10] = math.log1p(p.member_count)
-        if len(profs):
-            x[:, 3] = x[:, 2] - x[:, 2].max()
-            x[:, 11] = x[:, 0] - x[:, 0].max()
-            x[:, 12] = x[:, 4] - x[:, 4].max()
-            x[:, 13] = math.log1p(len(profs))
+        if not profs:
+            return x
+        cands = _Candidates(self.state, profs)
+        for group in FEATURE_GROUPS:
+            for name, column in group(self, art, cands).items():
+                x[:, _COLUMN[name]] = column
+        x[:, _COLUMN["body_gap"]] = x[:, _COLUMN["body_cos"]] - x[:, _COLUMN["body_cos"]].max()
+        x[:, _COLUMN["title_gap"]] = x[:, _COLUMN["title_cos"]] - x[:, _COLUMN["title_cos"]].max()
+        x[:, _COLUMN["entity_gap"]] = x[:, _COLUMN["entity_cos"]] - x[:, _COLUMN["entity_cos"]].max()
+        x[:, _COLUMN["candidates"]] = math.log1p(len(profs))
         return x
 
-    def _cosine(self, feats: Sequence[str], p: Profile, name: str) -> float:
-        """:func:`etl.stories.scoring.cosine` of the article's features and a story's counts,
-        with the counts' norm cached per story version (the same expression, so the same float)."""
-        counts: Counter = getattr(p, name)
-        if not feats or not counts:
-            return 0.0
-        key = (p.story_id, name)
-        hit = self._norms.get(key)
-        if hit is not None and hit[0] == p.version:
-            norm = hit[2]
-        else:
-            norm = math.sqrt(sum(v * v for v in counts.values()))
-            self._norms[key] = (p.version, -1, norm)
-        return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
+    def _weighted_cos(self, vec: Mapping[str, float], cands: _Candidates, field: str) -> np.ndarray:
+        """IDF²-weighted cosine of an article vector with one centroid field of every candidate:
+        Σ a·c·w / √(Σ a²w · Σ c²w). A centroid's words are weighted when it first shares a
+        word with an article (as the scalar code did, so the same weights)."""
+        out = np.zeros(cands.n)
+        if not vec:
+            return out
+        st = self.state
+        a_idx, a_val = _sparse(st.lex, vec)
+        w = st.weights(a_idx)
+        na = sum((a_val * a_val * w).tolist())  # in order, as the scalar loop summed it
+        if na == 0.0:
+            return out
+        idx, val, row = cands.field(field)
+        if not len(idx):
+            return out
+        st._fit()
+        dense = st.dense
+        dense[a_idx] = a_val * w
+        prod = val * dense[idx]
+        dense[a_idx] = 0.0
+        num = np.bincount(row, weights=prod, minlength=cands.n)
+        hit = num != 0.0
+        if not hit.any():
+            return out
+        sel = hit[row]
+        sidx, sval = idx[sel], val[sel]
+        norm = np.bincount(row[sel], weights=sval * sval * st.weights(sidx), minlength=cands.n)
+        out[hit] = num[hit] / np.sqrt(na * norm[hit])
+        return out
 
-    def _centroid_norm(self, p: Profile) -> float:
-        """Norm of a story's embedding sum (the caller checked it has one), cached per version."""
-        key = (p.story_id, "centroid")
-        hit = self._norms.get(key)
-        if hit is not None and hit[0] == p.version:
-            return hit[2]
-        assert p.centroid is not None
-        norm = float(np.linalg.norm(p.centroid))
-        self._norms[key] = (p.version, -1, norm)
-        return norm
+    def _count_cos(self, feats: Sequence[str], cands: _Candidates, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(:func:`etl.stories.scoring.cosine` of the article's features with each candidate's
+        counts, how many of the features each candidate has): integer sums, so exact."""
+        cos, shared = np.zeros(cands.n), np.zeros(cands.n)
+        if not feats:
+            return cos, shared
+        st = self.state
+        idx, val, row = cands.field(field)
+        if not len(idx):
+            return cos, shared
+        vocab = st.ent if field == "entities" else st.num
+        a_idx = vocab.lookup(feats)
+        st._fit()
+        mark = st.mark
+        mark[a_idx] = 1.0
+        m = mark[idx]
+        mark[a_idx] = 0.0
+        total = np.bincount(row, weights=val * m, minlength=cands.n)
+        shared = np.asarray(np.bincount(row, weights=m, minlength=cands.n), dtype=np.float64)
+        norms = np.array([r.entity_norm if field == "entities" else r.number_norm for r in cands.rows])
+        ok = norms > 0
+        cos[ok] = total[ok] / (math.sqrt(len(feats)) * norms[ok])
+        return cos, shared
 
-    def _norm(self, p: Profile, name: str) -> float:
-        """Squared IDF-weighted norm of a centroid, cached until the story or the story
-        frequencies change."""
-        key = (p.story_id, name)
-        hit = self._norms.get(key)
-        if hit is not None and hit[0] == p.version and hit[1] == self._idf_n:
-            return hit[2]
-        idf, freq = self._idf, self.freq
-        centroid: Mapping[str, float] = getattr(p, name)
-        if not idf.keys() >= centroid.keys():  # weights not used yet (from the same frequencies)
-            for t in [t for t in centroid if t not in idf]:
-                idf[t] = freq.idf(t) ** 2
-        # = sum(c * c * idf[t] for t, c in centroid.items()), with the loop in C (bit-identical)
-        vals = centroid.values()
-        value = sum(map(mul, map(mul, vals, vals), map(idf.__getitem__, centroid)))
-        self._norms[key] = (p.version, self._idf_n, value)
-        return value
+    # One function per group of feature columns: each returns {feature name: column over the
+    # candidates}. A new feature is a new entry in FEATURES and a function here.
+
+    def lexical_columns(self, art: Item, cands: _Candidates) -> dict[str, np.ndarray]:
+        return {"title_cos": self._weighted_cos(art.title_vec, cands, "title"),
+                "lead_cos": self._weighted_cos(dict.fromkeys(art.terms, 1.0), cands, "terms"),
+                "body_cos": self._weighted_cos(art.body_vec, cands, "body")}
+
+    def entity_columns(self, art: Item, cands: _Candidates) -> dict[str, np.ndarray]:
+        cos, shared = self._count_cos(art.entities, cands, "entities")
+        return {"entity_cos": cos, "entity_shared": _log1p_counts(shared)}
+
+    def number_columns(self, art: Item, cands: _Candidates) -> dict[str, np.ndarray]:
+        return {"number_cos": self._count_cos(art.numbers, cands, "numbers")[0]}
+
+    def embedding_columns(self, art: Item, cands: _Candidates) -> dict[str, np.ndarray]:
+        out = np.zeros(cands.n)
+        if art.embedding is not None:
+            have = [i for i, r in enumerate(cands.rows) if r.centroid is not None and r.centroid_norm]
+            if have:
+                rows = [cands.rows[i] for i in have]
+                dots = np.stack([r.centroid for r in rows]) @ art.embedding  # type: ignore[misc]
+                out[have] = dots.astype(np.float64) / np.array([r.centroid_norm for r in rows])
+        return {"embedding_cos": out}
+
+    def story_columns(self, art: Item, cands: _Candidates) -> dict[str, np.ndarray]:
+        """Time gap (fraction of the window, capped at 1.5), same outlet, log members."""
+        t = _micros(art.time)
+        first = np.array([r.first_us for r in cands.rows], dtype=np.int64)
+        last = np.array([r.last_us for r in cands.rows], dtype=np.int64)
+        gap = np.where(t > last, t - last, np.maximum(first - t, 0)) / 1e6
+        window_s = self.cfg.window_hours * 3600
+        return {"time_gap": np.minimum(gap / window_s, 1.5),
+                "same_outlet": np.array([1.0 if art.source_id in p.source_ids else 0.0 for p in cands.profs]),
+                "log_members": np.array([r.log_members for r in cands.rows])}
 
     def _reach_bar(self, art: Item, profs: Sequence[Profile], prob: np.ndarray, threshold: float) -> np.ndarray:
         """The probabilities with those of long-reach stories (ended before the article's
@@ -425,6 +658,7 @@ class Matcher:
 
     def open(self, story_id: int, art: Item) -> Profile:
         """A new story with this article as its first member."""
+        self.state.forget(story_id)  # (an id this state still counts: a batch rolled back)
         p = Profile(story_id, art.time, art.time)
         self.profiles[story_id] = p
         self.add(story_id, art)
@@ -437,6 +671,7 @@ class Matcher:
         p.add(art, profile_too=profile_too)
         self.index.add(p, art)
         self.freq.update(p)
+        self.state.changed(story_id)
 
     def merge_target(self, story_id: int) -> int | None:
         """The story this one has converged with, if any: the most probable other story in
@@ -475,7 +710,16 @@ class Matcher:
         self.freq.remove(gone)
         self.freq.update(keep)
         self.index.add(keep)
+        self.state.changed(gone)
+        self.state.changed(into)
         return gone, into
+
+FeatureGroup = Callable[[Matcher, Item, _Candidates], dict[str, np.ndarray]]
+# every column of FEATURES but the derived ones (gaps, candidate count) comes from one of these
+FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
+    Matcher.lexical_columns, Matcher.entity_columns, Matcher.number_columns, Matcher.embedding_columns,
+    Matcher.story_columns)
+_COLUMN = {name: k for k, name in enumerate(FEATURES)}
 
 
 def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels | None = None,
@@ -490,11 +734,12 @@ def cluster_stream(items: Sequence[Item], cfg: StoryConfig, models: JoinModels |
     merged: dict[int, int] = {}
     grown: set[int] = set()
     next_id = 1
+    state = WindowState()  # carried from batch to batch, as etl.stories.assign does
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         lo, hi = chunk[0].time - window, chunk[-1].time + window
         held = {k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}
-        m = Matcher(held, cfg, models, reach_pool(profiles, lo, held, cfg))
+        m = Matcher(held, cfg, models, reach=reach_pool(profiles, lo, held, cfg), state=state)
         for art in chunk:
             d = m.decide(art)
             if d.story_id is None:

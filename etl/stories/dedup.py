@@ -17,10 +17,12 @@ on several sites, and truncated copies:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 import numpy as np
@@ -51,8 +53,17 @@ def _band_hashes(sig: np.ndarray, offset: int) -> list[tuple[int, int]]:
     return out
 
 
-def signature(shingle_set: set[str]) -> np.ndarray:
+@functools.cache
+def _permutations() -> tuple[Any, Any]:
+    """The seed's permutation parameters (and hashing scheme), drawn once per process (drawing
+    them was a third of the cost of a signature): the same values MinHash(seed=SEED) draws."""
     m = MinHash(num_perm=NUM_PERM, seed=SEED)
+    return m.permutations, m.scheme
+
+
+def signature(shingle_set: set[str]) -> np.ndarray:
+    perms, scheme = _permutations()
+    m = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=perms, scheme=scheme)
     m.update_batch([s.encode("utf-8") for s in sorted(shingle_set)])
     return m.hashvalues
 
@@ -89,17 +100,12 @@ class NearDuplicate:
         return max(self.jaccard, self.containment)
 
 
-def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
-                        bands: Sequence[tuple[int, int]]) -> NearDuplicate | None:
-    """The earliest stored original this body is a near-copy of, if any."""
-    if not bands:
+def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) -> NearDuplicate | None:
+    """The earliest original among the candidates (by colliding bands) that the body is a
+    near-copy of, on exact shingle sets."""
+    if not candidate_ids:
         return None
-    rows = conn.execute(query("stories/band_hits"), {
-        "bands": [b for b, _ in bands], "hashes": [h for _, h in bands], "id": article_id,
-        "limit": MAX_CANDIDATES}).all()
-    if not rows:
-        return None
-    cands = conn.execute(query("stories/near_duplicate_candidates"), {"ids": [r.article_id for r in rows]}).all()
+    cands = conn.execute(query("stories/near_duplicate_candidates"), {"ids": list(candidate_ids)}).all()
     mine = shingles(body, SHINGLE)
     best: tuple[datetime, int, NearDuplicate] | None = None
     for c in cands:
@@ -112,11 +118,55 @@ def find_near_duplicate(conn: Connection, article_id: int, body: str | None,
     return best[2] if best else None
 
 
-def store_bands(conn: Connection, article_id: int, bands: Sequence[tuple[int, int]]) -> None:
-    if not bands:
+class BatchProbe:
+    """The band collisions of a batch's articles, in processing order, with one statement for
+    the stored articles (:meth:`load`) and the batch's own earlier articles in memory: the same
+    candidates as probing and storing article by article, without a statement per article.
+    The batch's bands are stored at the end with :func:`store_batch_bands`."""
+
+    def __init__(self) -> None:
+        self.stored: dict[int, list[tuple[int, int]]] = {}   # article -> [(stored article, hits)]
+        self.seen: dict[tuple[int, int], list[int]] = {}     # (band, hash) -> earlier batch articles
+        self.bands: list[tuple[int, list[tuple[int, int]]]] = []
+
+    def load(self, conn: Connection, arts: Sequence[tuple[int, Sequence[tuple[int, int]]]]) -> None:
+        """Probes the stored bands for every (article id, bands) of the batch at once."""
+        ids, bnd, hsh = [], [], []
+        for aid, bands in arts:
+            for b, h in bands:
+                ids.append(aid)
+                bnd.append(b)
+                hsh.append(h)
+        if not ids:
+            return
+        for r in conn.execute(query("stories/band_hits_batch"), {
+                "ids": ids, "bands": bnd, "hashes": hsh, "limit": MAX_CANDIDATES}):
+            self.stored.setdefault(r.id, []).append((r.article_id, r.hits))
+
+    def candidates(self, article_id: int, bands: Sequence[tuple[int, int]]) -> list[int]:
+        """Up to MAX_CANDIDATES articles sharing bands with this one, most shared first (then by
+        id), among the stored ones and the batch's articles probed before it; then the
+        article's bands count for the articles after it."""
+        hits: dict[int, int] = dict(self.stored.get(article_id, ()))
+        for key in bands:
+            for other in self.seen.get(key, ()):
+                if other != article_id:
+                    hits[other] = hits.get(other, 0) + 1
+        for key in bands:
+            self.seen.setdefault(key, []).append(article_id)
+        if bands:
+            self.bands.append((article_id, list(bands)))
+        return [a for a, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]]
+
+
+def store_batch_bands(conn: Connection, probe: BatchProbe) -> None:
+    """Every band of the batch in one statement."""
+    if not probe.bands:
         return
-    conn.execute(query("stories/save_bands"), {
-        "id": article_id, "bands": [b for b, _ in bands], "hashes": [h for _, h in bands]})
+    conn.execute(query("stories/save_bands_batch"), {
+        "ids": [a for a, bands in probe.bands for _ in bands],
+        "bands": [b for _, bands in probe.bands for b, _ in bands],
+        "hashes": [h for _, bands in probe.bands for _, h in bands]})
 
 
 def make_original(conn: Connection, article_id: int, old_original_id: int) -> None:

@@ -69,13 +69,18 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+# fold() of single words: the same few thousand words fold again in every article's shingles,
+# terms and term vectors (a cache of the same function: the same strings)
+_fold_word = functools.lru_cache(maxsize=1 << 16)(fold)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
 def shingles(text: str | None, k: int = 4) -> set[str]:
     """Word k-shingles of the folded text: the unit of near-duplicate detection."""
-    toks = [fold(w) for w in words(text or "")]
+    toks = [_fold_word(w) for w in words(text or "")]
     if len(toks) < k:
         return {" ".join(toks)} if toks else set()
     return {" ".join(toks[i:i + k]) for i in range(len(toks) - k + 1)}
@@ -109,7 +114,7 @@ def terms(text: str) -> list[str]:
     characters so that "migrants"/"migration" or "ministres"/"ministers" meet."""
     out = []
     for w in words(text):
-        f = fold(w)
+        f = _fold_word(w)
         if len(f) >= 3 and f not in STOP and not f.isdigit():
             out.append(f[:7])
     return sorted(set(out))
@@ -129,7 +134,7 @@ def entities(text: str) -> list[str]:
         for i, w in enumerate(toks):
             if not w[:1].isupper() or w.isdigit():
                 continue
-            f = fold(w)
+            f = _fold_word(w)
             if len(f) < 2 or f in STOP:
                 continue
             (openers if i == 0 else inside).add(f)
@@ -155,7 +160,7 @@ def term_vector(text: str | None, max_terms: int = 300) -> dict[str, float]:
     ``max_terms`` heaviest kept, so that a long body stays a small vector."""
     counts: dict[str, int] = {}
     for w in words(text or ""):
-        f = fold(w)
+        f = _fold_word(w)
         if len(f) >= 3 and f not in STOP and not f.isdigit():
             k = f[:7]
             counts[k] = counts.get(k, 0) + 1

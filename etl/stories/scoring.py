@@ -60,15 +60,20 @@ class Profile:
     body: Counter = field(default_factory=Counter)
     dirty: bool = False
     version: int = 0  # bumped on every change (cached norms key on it)
+    # the shared decoded row this profile was built from (etl.stories.assign), if any: the
+    # matcher keys what it derives from an unchanged profile on it, across batches
+    origin: object = field(default=None, compare=False, repr=False)
 
     def cap_body(self) -> dict[str, float]:
         """The body centroid as saved: its ``BODY_TERMS`` heaviest terms, rounded; the
         profile is reset to it, so that the story looks the same whether it stayed in
         memory or was saved and loaded again."""
         top = sorted(self.body.items(), key=lambda kv: (-kv[1], kv[0]))[:BODY_TERMS]
-        self.body = Counter(rounded(Counter(dict(top))))
-        self.title = Counter(rounded(self.title))
-        self.version += 1
+        body = Counter(rounded(Counter(dict(top))))
+        title = Counter(rounded(self.title))
+        if body != self.body or title != self.title:  # (an unchanged profile keeps its version)
+            self.body, self.title = body, title
+            self.version += 1
         return dict(self.body)
 
     def absorb(self, other: "Profile") -> None:
@@ -185,11 +190,18 @@ class CandidateIndex:
     def __init__(self) -> None:
         self.entities: dict[str, set[int]] = {}
         self.terms: dict[str, set[int]] = {}
+        # the keys each story was listed under, so that it can be taken out again
+        self.keys: dict[int, tuple[set[str], set[str]]] = {}
 
     def add(self, p: Profile, art: "Item | None" = None) -> None:
         ents = list(art.entities) + list(art.numbers) if art else list(p.entities) + list(p.numbers)
         terms = art.terms if art else list(p.terms)
         sid = p.story_id
+        mine = self.keys.get(sid)
+        if mine is None:
+            mine = self.keys[sid] = (set(), set())
+        mine[0].update(ents)
+        mine[1].update(terms)
         for index, keys in ((self.entities, ents), (self.terms, terms)):
             for k in keys:  # (no throwaway set per key, as setdefault(k, set()) makes)
                 held = index.get(k)
@@ -197,6 +209,19 @@ class CandidateIndex:
                     index[k] = {sid}
                 else:
                     held.add(sid)
+
+    def remove(self, story_id: int) -> None:
+        """Takes a story out of the index (it left the window, or changed and is listed again)."""
+        mine = self.keys.pop(story_id, None)
+        if mine is None:
+            return
+        for index, keys in ((self.entities, mine[0]), (self.terms, mine[1])):
+            for k in keys:
+                held = index.get(k)
+                if held is not None:
+                    held.discard(story_id)
+                    if not held:
+                        del index[k]
 
 
 def candidates(art: "Item", inv: CandidateIndex) -> set[int]:

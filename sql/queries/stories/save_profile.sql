@@ -3,7 +3,7 @@
 INSERT INTO story_profiles (story_id, member_count, terms, entities, numbers, centroid,
                             embedded_count, languages, source_ids, title_terms, body_terms)
 VALUES (:id, :n, CAST(:terms AS jsonb), CAST(:entities AS jsonb), CAST(:numbers AS jsonb),
-        :centroid, :ne, :langs, :sources, CAST(:title AS jsonb), CAST(:body AS jsonb))
+        CAST(:centroid AS real[]), :ne, :langs, :sources, CAST(:title AS jsonb), CAST(:body AS jsonb))
 ON CONFLICT (story_id) DO UPDATE
    SET member_count = excluded.member_count, terms = excluded.terms,
        entities = excluded.entities, numbers = excluded.numbers,
