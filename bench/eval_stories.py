@@ -37,6 +37,25 @@ from etl.stories import decision  # noqa: E402
 
 BASELINE_TH = [round(0.05 * k, 2) for k in range(1, 11)]
 OURS_TH = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# (reach days, join bar) candidates for --select-reach; (0, ·) is no reach at all
+REACH_GRID = [(0.0, 1.0), (30.0, 0.6), (30.0, 0.75), (30.0, 0.9), (90.0, 0.6), (90.0, 0.75), (90.0, 0.9),
+              (180.0, 0.6), (180.0, 0.75), (180.0, 0.9)]
+
+
+def select_reach(parts: list, cfg: StoryConfig, jm: decision.JoinModels, min_precision: float) -> StoryConfig:
+    """The reach settings that cluster the *training* parts best (mean B³ F1 over them, among
+    the settings with B³ precision ≥ ``min_precision`` on each, when there is one): chosen
+    without looking at the scored fold. The model does not depend on them (it is trained on
+    the window's candidates)."""
+    results = {}
+    for days, bar in REACH_GRID:
+        c = replace(cfg, reach_days=days, reach_probability=bar)
+        results[(days, bar)] = [sd.scores(sd.ours(docs, its if cfg.use_embedding else
+                                                  [replace(it, embedding=None) for it in its], c, jm),
+                                          {d.doc_id: d.gold for d in docs}) for docs, its in parts]
+    ok = [g for g, res in results.items() if all(r["b3_p"] >= min_precision for r in res)]
+    best = max(ok or list(results), key=lambda g: (sum(r["b3_f1"] for r in results[g]) / len(parts), -g[0]))
+    return replace(cfg, reach_days=best[0], reach_probability=best[1])
 
 
 def pooled(preds: list[dict[str, int]]) -> dict[str, str]:
@@ -60,6 +79,9 @@ def main() -> None:
                     help="join bar for a story found by the long reach")
     ap.add_argument("--reach-train", action="store_true",
                     help="training rows from the long reach's candidates too (default: the window's only)")
+    ap.add_argument("--select-reach", action="store_true",
+                    help="pick the reach's days and join bar per fold on the training folds (nested), "
+                         f"from {REACH_GRID}, instead of using the settings")
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
     ap.add_argument("--write-model", action="store_true",
                     help="then fit on every article and write etl/stories/join_model.json with these CV scores")
@@ -84,6 +106,7 @@ def main() -> None:
     # ours: grouped CV, training on the other folds of both sets
     cv_preds: dict[str, list[dict[str, int]]] = {n: [] for n in sets}
     chosen = []
+    reach_chosen: list[tuple[float, float]] = []
     for k in range(args.folds):
         parts = [sd.subset(docs, its, fs[k], inside=False) for docs, its, fs in sets.values()]
         kind = "embedding" if cfg.use_embedding else "lexical"
@@ -91,11 +114,13 @@ def main() -> None:
                                        kinds=[kind], min_precision=args.min_precision)
         jm = decision.parse_models({"version": f"cv-{k}", "models": models})
         chosen.append(models[kind]["threshold"])
+        fold_cfg = select_reach(parts, cfg, jm, args.min_precision) if args.select_reach else cfg
+        reach_chosen.append((fold_cfg.reach_days, fold_cfg.reach_probability))
         for name, (docs, its, fs) in sets.items():
             tdocs, tits = sd.subset(docs, its, fs[k], inside=True)
             if not cfg.use_embedding:
                 tits = [replace(it, embedding=None) for it in tits]
-            cv_preds[name].append(sd.ours(tdocs, tits, cfg, jm))
+            cv_preds[name].append(sd.ours(tdocs, tits, fold_cfg, jm))
     for name, (docs, _its, fs) in sets.items():
         gold = {d.doc_id: d.gold for d in docs}
         ours = pooled(cv_preds[name])
@@ -110,6 +135,7 @@ def main() -> None:
         report["sets"][name] = {
             "articles": len(docs), "events": len({d.gold for d in docs}),
             "ours_cv": sd.scores(ours, gold), "thresholds_chosen": chosen,
+            "reach_chosen": reach_chosen, "reach_selected_per_fold": args.select_reach,
             "window_ceiling": sd.scores(sd.window_ceiling(docs, cfg.window_hours), gold),
             "baseline_fold_streams": {str(th): s for th, s in per_fold.items()},
             "baseline_whole_set": {str(th): s for th, s in full.items()},
@@ -146,7 +172,8 @@ def print_table(report: dict) -> None:
                           for th, s in r["baseline_fold_streams"].items())
         print(f"  baseline sweep (fold streams, P/R/F1): {sweep}")
         e = r["errors"]
-        print(f"  ours: {e['splits']} events split, {e['merges']} stories merging events; thresholds {r['thresholds_chosen']}")
+        print(f"  ours: {e['splits']} events split, {e['merges']} stories merging events; thresholds {r['thresholds_chosen']}"
+              f"; reach (days, bar) {r['reach_chosen']}{' picked per fold' if r['reach_selected_per_fold'] else ''}")
         for s in e["split_examples"][:6]:
             print(f"    split {s['event']} ({s['articles']} articles → {s['stories']} stories): "
                   + " || ".join(p[0] for p in s["parts"]))
