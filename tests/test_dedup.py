@@ -176,6 +176,46 @@ def test_a_copy_published_earlier_becomes_the_original(engine: Engine) -> None:
     assert voa.story_id == wire.story_id
 
 
+def test_confirm_gives_the_exhaustive_answer_reading_one_body_per_family(engine: Engine) -> None:
+    """Families are tried earliest first with their first candidate's body; the answer must be
+    what comparing every candidate gives: the earliest family with any confirming candidate,
+    and in it the first confirming candidate by id — also when a family's first candidate does
+    not confirm."""
+    src = _setup(engine)
+    body = TEXT + " " + OTHER.replace("central bank", "ministry")
+    words = body.split()
+    recs = [
+        _record(src["voa"], "https://voa.example/a/old.html", OTHER, hours=0, title="Rates"),        # family A root
+        _record(src["wire"], "https://wire.example/a1", " ".join(reversed(words)), hours=1),      # A member: no match
+        _record(src["wire"], "https://wire.example/a2", _edit(body, 25), hours=2),                 # A member: matches
+        _record(src["voa"], "https://voa.example/b.html", body, hours=3),                          # family B root
+        _record(src["wire"], "https://wire.example/b1", " ".join(words[:80]), hours=4),            # B member
+    ]
+    ids = [store.upsert_articles(engine, [r]).new_ids[0] for r in recs]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE articles SET duplicate_of = :root WHERE id = ANY(:ids)"),
+                     {"root": ids[0], "ids": ids[1:3]})
+        conn.execute(text("UPDATE articles SET duplicate_of = :root WHERE id = :id"), {"root": ids[3], "id": ids[4]})
+    probe = _edit(body, 30)
+    with engine.connect() as conn:
+        found = dedup.confirm(conn, probe, ids[1:])
+        # the exhaustive answer, computed here from every candidate's body
+        mine = dedup.shingles(probe, dedup.SHINGLE)
+        rows = conn.execute(text(
+            "SELECT a.id, a.body, COALESCE(a.duplicate_of, a.id) AS root, "
+            "COALESCE(r.published_at, r.first_seen_at) AS t FROM articles a "
+            "JOIN articles r ON r.id = COALESCE(a.duplicate_of, a.id) WHERE a.id = ANY(:ids) ORDER BY a.id"),
+            {"ids": ids[1:]}).all()
+    ok = [(r.t, r.root, r.id) for r in rows
+          if (lambda j, c: j >= dedup.JACCARD_MIN or c >= dedup.CONTAINMENT_MIN)(
+              *dedup.similarity(mine, dedup.shingles(r.body, dedup.SHINGLE)))]
+    assert {r for _, r, _ in ok} == {ids[0], ids[3]}, "both families hold a confirming candidate"
+    assert found is not None
+    assert (found.original_id, found.matched_id) == min(ok)[1:] == (ids[0], ids[2])  # a1 (first by id) fails
+    with engine.connect() as conn:  # candidates whose families hold no copy of this text
+        assert dedup.confirm(conn, " ".join(reversed(TEXT.split())), [ids[3], ids[4]]) is None
+
+
 def test_band_rows_and_similarity() -> None:
     bands = dedup.bands_for(TEXT)
     assert len(bands) == 2 * dedup.BANDS and len({b for b, _ in bands}) == 2 * dedup.BANDS
