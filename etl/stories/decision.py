@@ -165,8 +165,9 @@ class StoryFrequency:
             self.sf.update(added)
             self.keys[p.story_id] = old | added
 
-    def idf(self, term: str) -> float:
-        return math.log((1 + self.n) / (1 + self.sf.get(term, 0))) + 1.0
+    def idf_of_count(self, count: int) -> float:
+        """Smooth IDF of a word that ``count`` of the counted stories hold."""
+        return math.log((1 + self.n) / (1 + count)) + 1.0
 
 
 class Vocabulary:
@@ -270,7 +271,6 @@ class WindowState:
         self.idf2 = np.full(1024, np.nan)   # IDF² by word column; NaN: not weighted yet
         self.dense = np.zeros(1024)         # scratch: one article field, scattered by column
         self.mark = np.zeros(1024)          # scratch: an article's entities / numbers
-        self.epoch = 0
 
     def too_big(self) -> bool:
         return len(self.lex) + len(self.ent) + len(self.num) > self.VOCAB_LIMIT
@@ -299,7 +299,6 @@ class WindowState:
     def reset_weights(self) -> None:
         """The IDF weights are recomputed (lazily, from the frequencies at first use) from here."""
         self.idf2.fill(np.nan)
-        self.epoch += 1
 
     def rows_of(self, p: Profile) -> _Rows:
         owner = _owner(p)
@@ -331,7 +330,7 @@ class WindowState:
 
     def weights(self, idx: np.ndarray) -> np.ndarray:
         """IDF² of the word columns ``idx``; the ones not weighted since the last reset get the
-        current frequencies' weight (as :meth:`StoryFrequency.idf` gives it, same float)."""
+        current frequencies' weight (:meth:`StoryFrequency.idf_of_count`, squared)."""
         self._fit()
         w = self.idf2[idx]
         miss = np.isnan(w)
@@ -339,10 +338,7 @@ class WindowState:
             freq, words = self.freq, self.lex.words
             cols = np.unique(idx[miss])
             sf = [freq.sf.get(words[i], 0) for i in cols.tolist()]
-            table: dict[int, float] = {}
-            n1 = 1 + freq.n
-            for v in set(sf):
-                table[v] = (math.log(n1 / (1 + v)) + 1.0) ** 2
+            table = {v: freq.idf_of_count(v) ** 2 for v in set(sf)}
             self.idf2[cols] = [table[v] for v in sf]
             w = self.idf2[idx]
         return w
