@@ -22,12 +22,12 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from etl.store.queries import query
 from etl.stories.features import shingles, words
@@ -114,15 +114,22 @@ def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) ->
         return None
     families = conn.execute(query("stories/near_duplicate_families"), {"ids": list(candidate_ids)}).all()
     mine = shingles(body, SHINGLE)
-    for fam in families:
-        jac, cont = similarity(mine, shingles(fam.first_body, SHINGLE))
+
+    def copy_of(other_id: int, other_body: str | None, fam: Row) -> NearDuplicate | None:
+        jac, cont = similarity(mine, shingles(other_body, SHINGLE))
         if jac >= JACCARD_MIN or cont >= CONTAINMENT_MIN:
-            return NearDuplicate(fam.root, fam.root_time, fam.ids[0], jac, cont)
-        if len(fam.ids) > 1:
+            return NearDuplicate(fam.root, fam.root_time, other_id, jac, cont)
+        return None
+
+    for fam in families:
+        found = copy_of(fam.ids[0], fam.first_body, fam)
+        if found is None and len(fam.ids) > 1:
             for c in conn.execute(query("stories/near_duplicate_candidates"), {"ids": list(fam.ids[1:])}):
-                jac, cont = similarity(mine, shingles(c.body, SHINGLE))
-                if jac >= JACCARD_MIN or cont >= CONTAINMENT_MIN:
-                    return NearDuplicate(fam.root, fam.root_time, c.id, jac, cont)
+                found = copy_of(c.id, c.body, fam)
+                if found is not None:
+                    break
+        if found is not None:
+            return found
     return None
 
 
