@@ -54,7 +54,7 @@ from etl.models import AssignCounts, MatchMethod, Relation
 from etl.store.queries import query
 from etl.store.retry import retry_on_conflict
 from etl.stories import attribution, dedup, features
-from etl.stories.decision import Matcher, Reach, WindowState, build_item
+from etl.stories.decision import REACH_MIN_NAME, Matcher, Reach, WindowState, build_item
 from etl.stories.scoring import Item, Profile, score
 
 log = logging.getLogger(__name__)
@@ -444,7 +444,7 @@ def _load_reach(conn: Connection, items: Sequence[Item], matcher: Matcher, cfg: 
     caps: dict[str, int] = {}
     for art in items:
         for e in art.entities:
-            if len(e) >= 3 and e not in caps:
+            if len(e) >= REACH_MIN_NAME and e not in caps:
                 caps[e] = cfg.reach_max_stories - len(matcher.index.entities.get(e, ()))
     keys = sorted(k for k, cap in caps.items() if cap > 0)
     if not keys:

@@ -376,6 +376,9 @@ def _log1p_counts(counts: np.ndarray) -> np.ndarray:
     return np.array([_LOG1P[k] if k < 256 else math.log1p(k) for k in counts.astype(np.int64).tolist()])
 
 
+REACH_MIN_NAME = 3  # letters: shorter names (initials, "EU") never make an older story a candidate
+
+
 class Reach:
     """The long reach: stories that ended before the window but within ``cfg.reach_days``,
     found only through rare names they share with an article. The older ones (``profiles``:
@@ -394,12 +397,12 @@ class Reach:
         self.counts = {e: len(ids) for e, ids in self.index.items()} if counts is None else dict(counts)
 
     def rare(self, art: Item, held: CandidateIndex, max_stories: int) -> list[str]:
-        """The article's names (3 letters or more) that at most ``max_stories`` stories hold,
-        in the older span and in the batch's window together: the only keys that make an
-        older story a candidate."""
+        """The article's names (``REACH_MIN_NAME`` letters or more) that at most ``max_stories``
+        stories hold, in the older span and in the batch's window together: the only keys that
+        make an older story a candidate."""
         out = []
         for e in art.entities:
-            if len(e) >= 3:
+            if len(e) >= REACH_MIN_NAME:
                 n = self.counts.get(e, 0) + len(held.entities.get(e, ()))
                 if 0 < n <= max_stories:
                     out.append(e)
