@@ -11,9 +11,9 @@ incident), with the datasets' own dates (see ``bench/stories_dev.py``):
   scored data*: an optimistic baseline);
 * **ours** — for each fold k, both models (with/without the embedding) are fitted on the
   other folds of *both* sets, their thresholds picked on those other folds, and the fold's
-  articles are clustered as their own stream by ``etl.stories.decision.cluster_stream`` (the
-  production story-match step, without near-duplicates and attribution); the folds' stories
-  are pooled and scored against the gold events;
+  articles are placed as their own stream by the production story engine
+  (``etl.stories.engine`` on a memory repository: near-duplicates, attribution, the join
+  decision, merges); the folds' stories are pooled and scored against the gold events;
 * B³ and pairwise P/R/F1, and the error listing (splits, merges) of ours.
 """
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import stories_dev as sd  # noqa: E402
 
 from etl.config import StoryConfig  # noqa: E402
-from etl.stories import decision  # noqa: E402
+from etl.stories import model  # noqa: E402
 
 BASELINE_TH = [round(0.05 * k, 2) for k in range(1, 11)]
 OURS_TH = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -42,7 +42,7 @@ REACH_GRID = [(0.0, 1.0), (30.0, 0.6), (30.0, 0.75), (30.0, 0.9), (90.0, 0.6), (
               (180.0, 0.6), (180.0, 0.75), (180.0, 0.9)]
 
 
-def select_reach(parts: list, cfg: StoryConfig, jm: decision.JoinModels, min_precision: float) -> StoryConfig:
+def select_reach(parts: list, cfg: StoryConfig, jm: model.JoinModels, min_precision: float) -> StoryConfig:
     """The reach settings that cluster the *training* parts best (mean B³ F1 over them, among
     the settings with B³ precision ≥ ``min_precision`` on each, when there is one): chosen
     without looking at the scored fold. The model does not depend on them (it is trained on
@@ -112,7 +112,7 @@ def main() -> None:
         kind = "embedding" if cfg.use_embedding else "lexical"
         models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c, names=args.features.split(","),
                                        kinds=[kind], min_precision=args.min_precision)
-        jm = decision.parse_models({"version": f"cv-{k}", "models": models})
+        jm = model.parse_models({"version": f"cv-{k}", "models": models})
         chosen.append(models[kind]["threshold"])
         fold_cfg = select_reach(parts, cfg, jm, args.min_precision) if args.select_reach else cfg
         reach_chosen.append((fold_cfg.reach_days, fold_cfg.reach_probability))
@@ -151,7 +151,7 @@ def main() -> None:
 
         full_cfg = StoryConfig()  # both models are fitted (embeddings on), whatever this run scored
         parts = [(docs, sd.items(docs, full_cfg, sd.embed(docs, full_cfg))) for docs, _its, _fs in sets.values()]
-        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / decision.MODEL_FILE,
+        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / model.MODEL_FILE,
                                         "bench/eval_stories.py --write-model", report, args.c, args.min_precision)
         print("wrote etl/stories/join_model.json", doc["version"],
               {k: m["threshold"] for k, m in doc["models"].items()}, json.dumps(doc["in_sample_scores"]))

@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from etl.config import StoryConfig
-from etl.stories import decision, features
-from etl.stories.decision import FEATURES, JoinModels, Matcher, build_item, cluster_stream, reach_pool
-from etl.stories.scoring import Item
+from etl.stories import dedup, features, memory, model
+from etl.stories.matcher import Matcher
+from etl.stories.model import FEATURES, JoinModels
+from etl.stories.profile import Item, Profile, build_item
+from etl.stories.reach import reach_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = next((p / "shared" / "data" / "stories" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
@@ -231,8 +233,31 @@ REACH_TRAIN = False
 MERGE = True  # merge converged stories (as production does); eval_stories.py --no-merge turns it off
 
 
+def sources(docs: Sequence[Doc]) -> list[tuple[int, str, str]]:
+    """The outlets as the story stage's sources (id, slug, name), ids as :func:`items` gives them."""
+    return [(k, o, o) for k, o in enumerate(sorted({d.outlet for d in docs}))]
+
+
+_BANDS: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+
+def _bands(its: Sequence[Item]) -> dict[int, list[tuple[int, int]]]:
+    """MinHash bands by item id, computed once per text (the CV places each article many times)."""
+    out = {}
+    for it in its:
+        key = (it.id, hash(it.body))
+        if key not in _BANDS:
+            _BANDS[key] = dedup.bands_for(it.body)
+        out[it.id] = _BANDS[key]
+    return out
+
+
 def ours(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig, models: JoinModels | None) -> dict[str, int]:
-    by_id = cluster_stream(list(its), cfg, models, merge=MERGE)
+    """The stories the production engine (``etl.stories.engine``) makes of the stream, on a
+    memory repository: near-duplicates, attribution, the join decision, merges."""
+    if not MERGE:
+        cfg = replace(cfg, merge_probability=1.01)
+    by_id = memory.cluster(list(its), cfg, models, sources=sources(docs), bands=_bands(its)).story_of()
     return {d.doc_id: by_id[it.id] for d, it in zip(docs, its, strict=True)}
 
 
@@ -246,8 +271,6 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
     """Feature rows (article, candidate story) and labels from an *oracle* pass: the stream
     in order, every article added to its gold story, each candidate the matcher would score
     labelled same-event or not."""
-    from etl.stories.scoring import Profile
-
     window = timedelta(hours=cfg.window_hours)
     gold_id: dict[str, int] = {}
     profiles: dict[int, Profile] = {}
@@ -277,7 +300,7 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
 
 def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.5, c: float = 1.0) -> dict:
     """A standardized logistic regression on the named feature columns, as the JSON
-    :class:`etl.stories.decision.JoinModel` reads."""
+    :class:`etl.stories.model.JoinModel` reads."""
     from sklearn.linear_model import LogisticRegression
 
     cols = [FEATURES.index(n) for n in names]
@@ -312,7 +335,7 @@ def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: Story
         for th in thresholds:
             m = dict(models)
             m[kind] = {**models[kind], "threshold": th}
-            jm = decision.parse_models({"version": "cv", "models": m})
+            jm = model.parse_models({"version": "cv", "models": m})
             res = []
             for docs, its in parts:
                 use = its if kind == "embedding" else [replace(it, embedding=None) for it in its]

@@ -27,7 +27,7 @@ import sklearn  # noqa: E402
 import stories_dev as sd  # noqa: E402
 
 from etl.config import StoryConfig  # noqa: E402
-from etl.stories.decision import MODEL_FILE  # noqa: E402
+from etl.stories.model import MODEL_FILE  # noqa: E402
 
 THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 

@@ -455,6 +455,8 @@ class AssignCounts:
     stories_merged: int = 0     # stories folded into an older one they converged with
     revised: int = 0            # articles placed again because their text changed
     citations: int = 0
+    links: int = 0              # stories linked as related (same subject, another event)
+    lock_seconds: float = 0.0   # wall time the story lock was held (the serial section)
 
     def add(self, other: "AssignCounts") -> None:
         _add_fields(self, other)

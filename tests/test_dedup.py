@@ -15,6 +15,7 @@ from etl.fetch.urls import canonicalize
 from etl.models import ArticleRecord
 from etl.parse.normalize import content_hash
 from etl.stories import attribution, dedup
+from etl.stories.postgres import PostgresRepository
 
 REGISTRY = """
 [[sources]]
@@ -198,7 +199,7 @@ def test_confirm_gives_the_exhaustive_answer_reading_one_body_per_family(engine:
         conn.execute(text("UPDATE articles SET duplicate_of = :root WHERE id = :id"), {"root": ids[3], "id": ids[4]})
     probe = _edit(body, 30)
     with engine.connect() as conn:
-        found = dedup.confirm(conn, probe, ids[1:])
+        found = dedup.confirm(PostgresRepository(conn), probe, ids[1:])
         # the exhaustive answer, computed here from every candidate's body
         mine = dedup.shingles(probe, dedup.SHINGLE)
         rows = conn.execute(text(
@@ -213,7 +214,7 @@ def test_confirm_gives_the_exhaustive_answer_reading_one_body_per_family(engine:
     assert found is not None
     assert (found.original_id, found.matched_id) == min(ok)[1:] == (ids[0], ids[2])  # a1 (first by id) fails
     with engine.connect() as conn:  # candidates whose families hold no copy of this text
-        assert dedup.confirm(conn, " ".join(reversed(TEXT.split())), [ids[3], ids[4]]) is None
+        assert dedup.confirm(PostgresRepository(conn), " ".join(reversed(TEXT.split())), [ids[3], ids[4]]) is None
 
 
 def test_band_rows_and_similarity() -> None:

@@ -18,9 +18,12 @@ from etl.config import StoryConfig, parse_sources
 from etl.fetch.urls import canonicalize
 from etl.models import ArticleRecord
 from etl.parse.normalize import content_hash
-from etl.stories import decision
-from etl.stories.assign import _load_profiles
-from etl.stories.decision import FEATURES, Matcher, build_item, cluster_stream, load_models
+from etl.stories import model
+from etl.stories.matcher import Matcher
+from etl.stories.memory import cluster
+from etl.stories.model import FEATURES, load_models
+from etl.stories.postgres import ProfileCache
+from etl.stories.profile import build_item
 
 T0 = datetime(2026, 11, 20, 7, tzinfo=UTC)
 QUAKE = [
@@ -53,7 +56,7 @@ name = "{slug.title()}"
 
 
 def test_shipped_model_loads_and_says_where_it_comes_from() -> None:
-    doc = json.loads(Path(decision.__file__).with_name(decision.MODEL_FILE).read_text(encoding="utf-8"))
+    doc = json.loads(Path(model.__file__).with_name(model.MODEL_FILE).read_text(encoding="utf-8"))
     assert doc["command"].split()[0] in ("bench/train_stories.py", "bench/eval_stories.py")
     assert set(doc["data_sha256"]) == {"ecbplus-dev.jsonl", "gvc-train.jsonl"}
     assert all(len(h) == 64 for h in doc["data_sha256"].values())
@@ -123,26 +126,23 @@ def _story_of(engine: Engine) -> dict[str, int]:
             "SELECT a.canonical_url, sa.story_id FROM story_articles sa JOIN articles a ON a.id = sa.article_id")).all())
 
 
-def test_stories_that_converge_are_merged_and_readers_can_follow(engine: Engine,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stories_that_converge_are_merged_and_readers_can_follow(engine: Engine) -> None:
     src = _setup(engine)
     cfg = StoryConfig(use_embedding=False)
     shipped = load_models()
     # first, a bar no article clears: the two reports of the quake open two stories
-    never = decision.JoinModels(replace(shipped.embedding, threshold=1.01),
-                                replace(shipped.lexical, threshold=1.01), "never")
-    monkeypatch.setattr(decision, "load_models", lambda path=None: never)
+    never = model.JoinModels(replace(shipped.embedding, threshold=1.01),
+                             replace(shipped.lexical, threshold=1.01), "never")
     first = store.upsert_articles(engine, [
         _record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0),
         _record(src["voa"], "https://voa.example/quake", *QUAKE[1], 1)])
-    stories.assign(engine, first.new_ids, cfg)
+    stories.StoryStage(engine, cfg, never).assign(first.new_ids)
     before = _story_of(engine)
     assert len(set(before.values())) == 2
     older = min(before.values())
     # then the shipped model: a third report joins one, and the two converge
-    monkeypatch.setattr(decision, "load_models", lambda path=None: shipped)
     third = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/quake", *QUAKE[2], 2)])
-    counts = stories.assign(engine, third.new_ids, cfg)
+    counts = stories.StoryStage(engine, cfg, shipped).assign(third.new_ids)
     assert counts.stories_merged == 1
     after = _story_of(engine)
     assert set(after.values()) == {older}, "one story, under the older id"
@@ -200,6 +200,11 @@ def test_window_profiles_are_reused_only_while_their_rows_are_unchanged(engine: 
     loaded = store.upsert_articles(engine, [_record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0)])
     stories.assign(engine, loaded.new_ids, StoryConfig(use_embedding=False))
     lo, hi = T0 - timedelta(days=3), T0 + timedelta(days=3)
+    cache = ProfileCache()
+
+    def _load_profiles(conn, lo, hi):  # noqa: ANN001, ANN202
+        return cache.load(conn, lo, hi)
+
     with engine.connect() as conn:
         ((sid, first),) = _load_profiles(conn, lo, hi).items()
     first.terms["mutated"] += 5  # the matcher mutates the profiles of its batch
@@ -242,11 +247,14 @@ def test_the_long_reach_links_a_follow_up_weeks_later_only_within_its_days() -> 
     cfg = StoryConfig(use_embedding=False)
     murders, bank, hearing = (build_item(i, i, "en", T0 + timedelta(days=d), t, None, b, cfg)
                               for i, (d, (t, b)) in enumerate([(0, MURDERS), (0.05, BANK), (21, HEARING)]))
-    assert len(set(cluster_stream([murders, bank, hearing], cfg).values())) == 2
+    def stories_of(items: list, c: StoryConfig) -> int:
+        return len(set(cluster(items, c).story_of().values()))
+
+    assert stories_of([murders, bank, hearing], cfg) == 2
     off = replace(cfg, reach_days=0)
-    assert len(set(cluster_stream([murders, bank, hearing], off).values())) == 3
+    assert stories_of([murders, bank, hearing], off) == 3
     too_late = replace(hearing, time=T0 + timedelta(days=cfg.reach_days + 10))
-    assert len(set(cluster_stream([murders, bank, too_late], cfg).values())) == 3
+    assert stories_of([murders, bank, too_late], cfg) == 3
 
 
 def test_a_follow_up_weeks_later_joins_through_a_rare_name(engine: Engine) -> None:

@@ -305,12 +305,13 @@ def timed(times: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConfig,
-                   run_id: int | None = None) -> AssignCounts | None:
+                   run_id: int | None = None, stage: stories.StoryStage | None = None) -> AssignCounts | None:
     """Near-duplicates and stories for one loaded batch, its counts added to the run's row.
+    ``stage``: the run's story stage (window state and profile cache kept across its batches).
     A failure is logged and returned as None, never raised: the articles stay loaded
     (``newsetl recluster --since`` assigns them later)."""
     try:
-        counts = stories.assign(engine, article_ids, config)
+        counts = stories.assign(engine, article_ids, config, stage)
     except Exception:
         log.exception("story assignment failed for %d article(s)", len(article_ids))
         return None

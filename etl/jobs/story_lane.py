@@ -31,7 +31,7 @@ from etl.config import StoryConfig
 from etl.jobs import batch
 from etl.jobs.submit import Submit
 from etl.models import AssignCounts
-from etl.stories import features
+from etl.stories import StoryStage, features
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class StoryLane:
         self._engine = engine
         self._config = config
         self._run_id = run_id
+        self._stage = StoryStage(engine, config)  # the run's window state and profile cache
         self._context = contextvars.copy_context()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stories")
         self._units: list[Future[None]] = []
@@ -67,7 +68,8 @@ class StoryLane:
     def _assign(self, ids: list[int]) -> None:
         started = time.perf_counter()
         try:
-            counts = self._submit(batch.assign_stories, self._engine, ids, self._config, self._run_id).result()
+            counts = self._submit(batch.assign_stories, self._engine, ids, self._config, self._run_id,
+                                   self._stage).result()
         except Exception:  # the task machinery itself failed: same as a failed assignment
             log.exception("story assignment of %d article(s) failed", len(ids))
             counts = None

@@ -8,9 +8,9 @@ on several sites, and truncated copies:
   which the design notes measured at ~99.8% recall for 5% word edits): one over the whole
   body, one over its first 60 words. A truncated copy shares the *lead* signature even when its
   Jaccard with the full text is far below 0.5 — truncation needs containment, not Jaccard;
-* the bands live in ``article_lsh`` indexed on (band, hash): a candidate lookup is 50 index
-  probes, whatever the size of the warehouse, and never loads other articles' text except the
-  few candidates to confirm;
+* the bands are stored (``article_lsh``, indexed on (band, hash), in PostgreSQL): a candidate
+  lookup is 50 index probes, whatever the size of the warehouse, and never loads other
+  articles' text except the few candidates to confirm;
 * candidates are confirmed on exact shingle sets: Jaccard ≥ 0.5, or containment of the shorter
   in the longer ≥ 0.8 (truncation, a paragraph added on update).
 """
@@ -23,13 +23,11 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy.engine import Connection, Row
 
-from etl.store.queries import query
 from etl.stories.features import shingles, words
 
 NUM_PERM = 128
@@ -100,7 +98,26 @@ class NearDuplicate:
         return max(self.jaccard, self.containment)
 
 
-def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) -> NearDuplicate | None:
+@dataclass(frozen=True)
+class Family:
+    """Stored articles that collide with a new one on MinHash bands, grouped by the original
+    they are copies of (the root: itself when it is no copy)."""
+
+    root: int
+    root_time: datetime
+    ids: tuple[int, ...]       # the candidates of this family, by id
+    first_body: str | None     # the body of ids[0]
+
+
+class Copies(Protocol):
+    """What :func:`confirm` reads: the stored candidates' families and bodies."""
+
+    def families(self, ids: Sequence[int]) -> list[Family]: ...
+
+    def bodies(self, ids: Sequence[int]) -> list[tuple[int, str | None]]: ...
+
+
+def confirm(copies: Copies, body: str | None, candidate_ids: Sequence[int]) -> NearDuplicate | None:
     """The earliest original among the candidates (by colliding bands) that the body is a
     near-copy of, on exact shingle sets: of the earliest family with a confirming candidate,
     the first such candidate by id.
@@ -112,10 +129,10 @@ def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) ->
     each text, made this the story stage's growing cost)."""
     if not candidate_ids:
         return None
-    families = conn.execute(query("stories/near_duplicate_families"), {"ids": list(candidate_ids)}).all()
+    families = copies.families(candidate_ids)
     mine = shingles(body, SHINGLE)
 
-    def copy_of(other_id: int, other_body: str | None, fam: Row) -> NearDuplicate | None:
+    def copy_of(other_id: int, other_body: str | None, fam: Family) -> NearDuplicate | None:
         jac, cont = similarity(mine, shingles(other_body, SHINGLE))
         if jac >= JACCARD_MIN or cont >= CONTAINMENT_MIN:
             return NearDuplicate(fam.root, fam.root_time, other_id, jac, cont)
@@ -124,8 +141,8 @@ def confirm(conn: Connection, body: str | None, candidate_ids: Sequence[int]) ->
     for fam in families:
         found = copy_of(fam.ids[0], fam.first_body, fam)
         if found is None and len(fam.ids) > 1:
-            for c in conn.execute(query("stories/near_duplicate_candidates"), {"ids": list(fam.ids[1:])}):
-                found = copy_of(c.id, c.body, fam)
+            for cid, cbody in copies.bodies(fam.ids[1:]):
+                found = copy_of(cid, cbody, fam)
                 if found is not None:
                     break
         if found is not None:
@@ -137,26 +154,17 @@ class BatchProbe:
     """The band collisions of a batch's articles, in processing order, with one statement for
     the stored articles (:meth:`load`) and the batch's own earlier articles in memory: the same
     candidates as probing and storing article by article, without a statement per article.
-    The batch's bands are stored at the end with :func:`store_batch_bands`."""
+    The batch's bands (``bands``) are stored with the batch."""
 
     def __init__(self) -> None:
         self.stored: dict[int, list[tuple[int, int]]] = {}   # article -> [(stored article, hits)]
         self.seen: dict[tuple[int, int], list[int]] = {}     # (band, hash) -> earlier batch articles
         self.bands: list[tuple[int, list[tuple[int, int]]]] = []
 
-    def load(self, conn: Connection, arts: Sequence[tuple[int, Sequence[tuple[int, int]]]]) -> None:
-        """Probes the stored bands for every (article id, bands) of the batch at once."""
-        ids, bnd, hsh = [], [], []
-        for aid, bands in arts:
-            for b, h in bands:
-                ids.append(aid)
-                bnd.append(b)
-                hsh.append(h)
-        if not ids:
-            return
-        for r in conn.execute(query("stories/band_hits_batch"), {
-                "ids": ids, "bands": bnd, "hashes": hsh, "limit": MAX_CANDIDATES}):
-            self.stored.setdefault(r.id, []).append((r.article_id, r.hits))
+    def load(self, stored: dict[int, list[tuple[int, int]]]) -> None:
+        """The stored articles each of the batch's articles collides with (one lookup for the
+        whole batch: ``StoryRepository.band_hits``)."""
+        self.stored = stored
 
     def candidates(self, article_id: int, bands: Sequence[tuple[int, int]]) -> list[int]:
         """Up to MAX_CANDIDATES articles sharing bands with this one, most shared first (then by
@@ -172,23 +180,3 @@ class BatchProbe:
         if bands:
             self.bands.append((article_id, list(bands)))
         return [a for a, _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]]
-
-
-def store_batch_bands(conn: Connection, probe: BatchProbe) -> None:
-    """Every band of the batch in one statement."""
-    if not probe.bands:
-        return
-    conn.execute(query("stories/save_bands_batch"), {
-        "ids": [a for a, bands in probe.bands for _ in bands],
-        "bands": [b for _, bands in probe.bands for b, _ in bands],
-        "hashes": [h for _, bands in probe.bands for _, h in bands]})
-
-
-def make_original(conn: Connection, article_id: int, old_original_id: int) -> None:
-    """A copy that arrives after its original but was published before it becomes the
-    original of the family: every member, the old original included, points at it."""
-    conn.execute(query("stories/make_original"), {"id": article_id, "old": old_original_id})
-
-
-def mark_duplicate(conn: Connection, article_id: int, original_id: int) -> None:
-    conn.execute(query("stories/mark_duplicate"), {"id": article_id, "orig": original_id})

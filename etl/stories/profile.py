@@ -1,11 +1,7 @@
-"""How alike an article and a story are: the story *profile* (feature counts over its members,
-an embedding centroid), the score that compares an article with it, and the inverted index that
-picks the stories worth scoring. Pure computation: no database.
-
-Score = entity coverage, term coverage and number coverage (cosine of the article's features
-against the members' counts: a feature most members mention weighs more), plus the embedding
-cosine with the centroid, minus a small time-distance penalty. Across languages (no shared
-words) the weights drop terms and lean on entities, numbers and the embedding.
+"""A story as the join decision sees it: the article (:class:`Item`) and the story *profile*
+(feature counts over its members, per-field term centroids, an embedding sum). A profile is
+what is stored per story (``story_profiles``): an article is compared with it, never with the
+story's articles, so the cost of a comparison does not grow with the story. Pure data.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from etl.config import StoryConfig
-from etl.models import MatchMethod
+from etl.stories import features
 
 
 @dataclass
@@ -149,89 +145,11 @@ def cosine(feats: Sequence[str], counts: Counter) -> float:
     return sum(counts.get(f, 0) for f in feats) / (math.sqrt(len(feats)) * norm)
 
 
-def score(art: "Item", prof: Profile, cfg: StoryConfig) -> tuple[float, MatchMethod]:
-    """(similarity, method) of an article to a story profile."""
-    ent = cosine(art.entities, prof.entities)
-    num = cosine(art.numbers, prof.numbers)
-    emb = None
-    if art.embedding is not None and prof.centroid is not None and cfg.use_embedding:
-        norm = float(np.linalg.norm(prof.centroid))
-        emb = float(art.embedding @ prof.centroid) / norm if norm else 0.0
-    cross = bool(art.language and prof.languages and art.language not in prof.languages)
-    if cross:
-        we, wn, wv = cfg.cross_weights
-        if emb is None:  # no encoder: entities and numbers only, rescaled
-            total = (we * ent + wn * num) / (we + wn) * cfg.threshold / cfg.lexical_threshold
-            lexical, semantic = total, 0.0
-        else:
-            lexical, semantic = we * ent + wn * num, wv * emb
-            total = lexical + semantic
-    else:
-        we, wt, wn, wv = cfg.weights
-        term = cosine(art.terms, prof.terms)
-        lexical = we * ent + wt * term + wn * num
-        if emb is None:
-            semantic, total = 0.0, lexical / (we + wt + wn) * cfg.threshold / cfg.lexical_threshold
-        else:
-            semantic, total = wv * emb, lexical + wv * emb
-    dt = abs((art.time - prof.last).total_seconds()) if art.time > prof.last else \
-        max(0.0, (prof.first - art.time).total_seconds())
-    total -= cfg.time_penalty * min(1.0, dt / (cfg.window_hours * 3600))
-    if art.entities and ent < cfg.min_entity:
-        total = min(total, cfg.threshold - 1e-6)  # no shared names/places: never the same event
-    return total, (MatchMethod.EMBEDDING if semantic > lexical else MatchMethod.LEXICAL)
-
-
-class CandidateIndex:
-    """Feature → stories of the loaded window, so that an article is scored only against
-    stories that share a named entity, a number or two content words with it (an embedding
-    alone never makes a story: the design notes found it must be combined with overlap)."""
-
-    def __init__(self) -> None:
-        self.entities: dict[str, set[int]] = {}
-        self.terms: dict[str, set[int]] = {}
-        # the keys each story was listed under, so that it can be taken out again
-        self.keys: dict[int, tuple[set[str], set[str]]] = {}
-
-    def add(self, p: Profile, art: "Item | None" = None) -> None:
-        ents = list(art.entities) + list(art.numbers) if art else list(p.entities) + list(p.numbers)
-        terms = art.terms if art else list(p.terms)
-        sid = p.story_id
-        mine = self.keys.get(sid)
-        if mine is None:
-            mine = self.keys[sid] = (set(), set())
-        mine[0].update(ents)
-        mine[1].update(terms)
-        for index, keys in ((self.entities, ents), (self.terms, terms)):
-            for k in keys:  # (no throwaway set per key, as setdefault(k, set()) makes)
-                held = index.get(k)
-                if held is None:
-                    index[k] = {sid}
-                else:
-                    held.add(sid)
-
-    def remove(self, story_id: int) -> None:
-        """Takes a story out of the index (it left the window, or changed and is listed again)."""
-        mine = self.keys.pop(story_id, None)
-        if mine is None:
-            return
-        for index, keys in ((self.entities, mine[0]), (self.terms, mine[1])):
-            for k in keys:
-                held = index.get(k)
-                if held is not None:
-                    held.discard(story_id)
-                    if not held:
-                        del index[k]
-
-
-def candidates(art: "Item", inv: CandidateIndex) -> set[int]:
-    """Stories sharing an entity or number, or two content words, with the article (a story
-    merged away may still be listed: callers skip ids they no longer hold)."""
-    out: set[int] = set()
-    for e in list(art.entities) + list(art.numbers):
-        out |= inv.entities.get(e, set())
-    hits: Counter = Counter()
-    for t in art.terms:
-        hits.update(inv.terms.get(t, ()))
-    out |= {sid for sid, n in hits.items() if n >= 2}
-    return out
+def build_item(article_id: int, source_id: int, language: str | None, time: datetime, title: str | None,
+               description: str | None, body: str | None, cfg: StoryConfig,
+               embedding: np.ndarray | None = None) -> Item:
+    """An article as the matcher sees it: lexical features of title + lead, and the title and
+    body term vectors (recomputed from the text: cheap, so never cached)."""
+    f = features.article_features(title, description, body, cfg.feature_chars)
+    return Item(article_id, source_id, language, time, title, description, body, f.terms, f.entities,
+                f.numbers, embedding, features.term_vector(title), features.term_vector(body or description))

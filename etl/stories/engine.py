@@ -1,0 +1,244 @@
+"""The story engine: the one join-or-new loop, over typed records, with storage behind
+:class:`~etl.stories.repository.StoryRepository`. The pipeline runs it on PostgreSQL
+(``etl.stories.postgres``), the dev-set evaluation and the model's training on memory
+(``etl.stories.memory``): the numbers that guide the work come from the loop production runs.
+
+For each article of a batch, in processing order (event time, then id):
+
+1. **Near-duplicate** (``etl.stories.dedup``): a copy gets ``duplicate_of`` → the earliest
+   original and joins the original's story with relation ``near_duplicate`` (method ``minhash``).
+2. **Attribution** (``etl.stories.attribution``): cues such as "según la VOA" or "(AFP)" become
+   citations. When a cited outlet has an article in a story of the window and this article's
+   similarity to that story clears the *lower* attribution threshold, it joins with relation
+   ``cites`` (method ``attribution``).
+3. **Story match** (``etl.stories.matcher``): the candidate stories are compared with the
+   article through their profiles; the most probable one is joined at the model's bar
+   (relation ``same_story``); otherwise the article opens a new story (relation ``original``).
+4. **Merges**: at the end of the batch, each story that grew is compared with the others of its
+   window like an article; one that converged is folded into the older story.
+
+The engine keeps the window state (``etl.stories.window``) from batch to batch: one engine per
+repository, one batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from etl.config import StoryConfig
+from etl.models import AssignCounts, MatchMethod, Relation
+from etl.stories import attribution, dedup
+from etl.stories.crosslingual import score
+from etl.stories.matcher import Matcher
+from etl.stories.model import JoinModels, load_models
+from etl.stories.profile import Item
+from etl.stories.reach import REACH_MIN_NAME, Reach
+from etl.stories.repository import BatchWrites, Membership, Placement, Prepared, StoryLink, StoryRepository
+from etl.stories.window import WindowState
+
+
+def prepare(item: Item) -> Prepared:
+    """The article's MinHash bands beside its features: the part of the work that needs no
+    other article, done before the story lock is taken."""
+    return Prepared(item, dedup.bands_for(item.body))
+
+
+@dataclass
+class StepResult:
+    """What one batch decided."""
+
+    placements: list[Placement] = field(default_factory=list)
+    merges: list[tuple[int, int]] = field(default_factory=list)
+    links: list[StoryLink] = field(default_factory=list)
+    counts: AssignCounts = field(default_factory=AssignCounts)
+
+
+class _Pending:
+    """The batch's memberships, written with the batch (one statement: the warehouse's
+    membership trigger fires once). Reads of a membership go through here: a pending one
+    answers for itself, a stored one is asked of the repository."""
+
+    def __init__(self, repo: StoryRepository) -> None:
+        self.repo = repo
+        self.rows: dict[int, list] = {}                 # article id -> [story, relation, score, method]
+        self.when: dict[int, tuple[datetime, int]] = {}  # article id -> (time, source)
+        self.new_stories: list[tuple[int, str | None, datetime]] = []
+        self.opened: set[int] = set()                   # articles that opened their story
+
+    def new_story(self, title: str | None, t: datetime, upper_bound: int) -> int:
+        story_id = self.repo.new_story_id(upper_bound)
+        self.new_stories.append((story_id, title, t))
+        return story_id
+
+    def add(self, art: Item, story_id: int, relation: Relation, score: float | None,
+            method: MatchMethod | None) -> None:
+        self.rows[art.id] = [story_id, relation, score, method]
+        self.when[art.id] = (art.time, art.source_id)
+
+    def of(self, article_id: int) -> Membership | None:
+        row = self.rows.get(article_id)
+        if row is not None:
+            return Membership(row[0], row[1], row[2], row[3])
+        return self.repo.membership(article_id)
+
+    def demote(self, article_id: int, score: float) -> None:
+        """The old original becomes a near-duplicate of the article that took its place."""
+        row = self.rows.get(article_id)
+        if row is not None:
+            row[1], row[2], row[3] = Relation.NEAR_DUPLICATE, score, MatchMethod.MINHASH
+        else:
+            self.repo.demote(article_id, score)
+
+    def first_of_outlet(self, story_id: int, source_id: int, me: int) -> int | None:
+        """The outlet's earliest article in the story (stored or of this batch), not ``me``."""
+        best = self.repo.first_of_outlet(story_id, source_id, me)
+        for aid, row in self.rows.items():
+            t, src = self.when[aid]
+            if row[0] == story_id and src == source_id and aid != me and (best is None or (t, aid) < best):
+                best = (t, aid)
+        return best[1] if best is not None else None
+
+    def memberships(self) -> list[tuple[int, Membership]]:
+        return [(aid, Membership(r[0], Relation(r[1]), r[2], MatchMethod(r[3]) if r[3] is not None else None))
+                for aid, r in self.rows.items()]
+
+
+class StoryEngine:
+    """``step`` places one batch of prepared articles (in processing order) into stories,
+    reading and writing through a repository; the window state is carried to the next batch."""
+
+    def __init__(self, cfg: StoryConfig, models: JoinModels | None = None) -> None:
+        self.cfg = cfg
+        self.models = models if models is not None else load_models()
+        self.state = WindowState()
+
+    def step(self, repo: StoryRepository, arts: Sequence[Prepared]) -> StepResult:
+        result = StepResult()
+        if not arts:
+            return result
+        cfg, counts = self.cfg, result.counts
+        items = [a.item for a in arts]
+        window = timedelta(hours=cfg.window_hours)
+        profiles = repo.window(items[0].time - window, items[-1].time + window)
+        matcher = Matcher(profiles, cfg, self.models, state=self.state)
+        matcher.reach = self._reach(repo, items, matcher)
+        outlets = repo.outlets()
+        touched: set[int] = set()
+        grown: set[int] = set()
+        probe = dedup.BatchProbe()
+        probe.load(repo.band_hits([(a.item.id, a.bands) for a in arts if a.bands], dedup.MAX_CANDIDATES))
+        pending = _Pending(repo)
+        citations: list[dict[str, object]] = []
+        for k, prepared in enumerate(arts):
+            art, bands = prepared.item, prepared.bands
+            counts.processed += 1
+            story_id: int | None = None
+            relation, method, sim = Relation.ORIGINAL, None, None
+            cited_article: dict[str, int] = {}
+
+            # 1. near-duplicate of a stored article (or of one earlier in the batch) → the original's story
+            near = dedup.confirm(repo, art.body, probe.candidates(art.id, bands)) if bands else None
+            took_over = False
+            if near is not None:
+                counts.near_duplicates += 1
+                member = pending.of(near.original_id)
+                if (art.time, art.id) < (near.original_time, near.original_id):
+                    # published before the stored "original": this one is the original, and it
+                    # takes over the old original's place in the story
+                    repo.make_original(art.id, near.original_id)
+                    if member is not None:
+                        pending.demote(near.original_id, near.score)
+                        story_id, relation, sim, method = member.story_id, member.relation, member.score, member.method
+                        took_over = True
+                else:
+                    repo.mark_duplicate(art.id, near.original_id)
+                    if member is not None:
+                        story_id, relation, method, sim = (member.story_id, Relation.NEAR_DUPLICATE,
+                                                           MatchMethod.MINHASH, near.score)
+                if story_id is not None and story_id not in profiles:
+                    for p in repo.stories([story_id]).values():
+                        matcher.track(p)
+
+            # 2. attribution cues (recorded whatever happens next)
+            cites = attribution.find_citations(
+                "\n".join(x for x in (art.title, art.description, art.body) if x), outlets, art.source_id)
+            active = matcher.active(art)
+            if story_id is None:
+                decided = matcher.decide(art, active + matcher.reach_candidates(art))
+                cited_sources = {c.outlet.source_id for c in cites if c.outlet.source_id is not None}
+                if decided.story_id is not None:
+                    story_id, relation, sim, method = decided.story_id, Relation.SAME_STORY, decided.score, decided.method
+                elif active and cited_sources:
+                    # the best story that holds an article of a cited outlet, at the lower bar
+                    for p in sorted(active, key=lambda p: p.story_id):
+                        if not (p.source_ids & cited_sources):
+                            continue
+                        s, _m = score(art, p, cfg)
+                        if s >= cfg.cites_threshold and (sim is None or s > sim):
+                            story_id, relation, sim, method = p.story_id, Relation.CITES, s, MatchMethod.ATTRIBUTION
+            if story_id is not None and relation != Relation.ORIGINAL:
+                for c in cites:
+                    if c.outlet.source_id is None:
+                        continue
+                    aid = pending.first_of_outlet(story_id, c.outlet.source_id, art.id)
+                    if aid is not None:
+                        cited_article[c.outlet.name] = aid
+            citations.extend({"a": art.id, "name": c.outlet.name, "src": c.outlet.source_id,
+                              "cited": cited_article.get(c.outlet.name), "cue": c.cue[:200]} for c in cites)
+            counts.citations += len(cites)
+
+            # 3. join or open a story
+            if story_id is None:
+                story_id = pending.new_story(art.title, art.time, len(arts) - k)
+                matcher.open(story_id, art)
+                pending.opened.add(art.id)
+                counts.stories_new += 1
+            else:
+                if relation != Relation.NEAR_DUPLICATE and not took_over:
+                    counts.stories_joined += 1
+                # a copy adds no new evidence: counting its words twice would tilt the profile
+                matcher.add(story_id, art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
+            pending.add(art, story_id, relation, sim, method)
+            touched.add(story_id)
+            if relation in (Relation.SAME_STORY, Relation.CITES):
+                grown.add(story_id)
+
+        # 4. stories that grew in this batch: has one converged with another?
+        merges = matcher.merge_converged(grown)
+        for gone, into in merges:
+            touched.discard(gone)
+            touched.add(into)
+            counts.stories_merged += 1
+        members = pending.memberships()
+        repo.commit(BatchWrites(
+            new_stories=pending.new_stories, members=members, bands=probe.bands, citations=citations,
+            merges=merges, assigned=[a.id for a in items],
+            profiles=[profiles[sid] for sid in sorted(touched)], touched=sorted(touched)))
+        result.placements = [Placement(aid, m.story_id, m.relation, m.score, m.method, aid in pending.opened)
+                             for aid, m in members]
+        result.merges = merges
+        return result
+
+    def _reach(self, repo: StoryRepository, items: Sequence[Item], matcher: Matcher) -> Reach | None:
+        """The long reach of a batch (:class:`etl.stories.reach.Reach`): the stories that
+        ended within ``cfg.reach_days`` before the batch, before its window, and hold one of
+        the batch's rare names — found by name (``repo.older_with_names``), never by loading
+        the span: names that more than ``reach_max_stories`` stories of the window hold are
+        not looked up, and each name stops at its cap + 1 stories (then it is not rare)."""
+        cfg = self.cfg
+        if cfg.reach_days <= 0 or not items:
+            return None
+        caps: dict[str, int] = {}
+        for art in items:
+            for e in art.entities:
+                if len(e) >= REACH_MIN_NAME and e not in caps:
+                    caps[e] = cfg.reach_max_stories - len(matcher.index.entities.get(e, ()))
+        keys = {k: cap for k, cap in sorted(caps.items()) if cap > 0}
+        if not keys:
+            return Reach({}, {})
+        hits = repo.older_with_names(keys, items[0].time - timedelta(days=cfg.reach_days),
+                                     items[0].time - timedelta(hours=cfg.window_hours))
+        ids = sorted({sid for k, sids in hits.items() if len(sids) <= caps[k] for sid in sids} - matcher.profiles.keys())
+        return Reach(repo.stories(ids) if ids else {}, {k: len(sids) for k, sids in hits.items()})
