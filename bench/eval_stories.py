@@ -62,6 +62,26 @@ def pooled(preds: list[dict[str, int]]) -> dict[str, str]:
     return {doc: f"{k}:{sid}" for k, pred in enumerate(preds) for doc, sid in pred.items()}
 
 
+def pair_report(pairs: list, pred: list[int], emb) -> dict:  # noqa: ANN001
+    """Per language pair and overall: ours (cross-validated), the encoder's cosine alone at its
+    best cut on the scored pairs (optimistic), at the shipped 0.6, and TF-IDF at its best cut."""
+    gold = [p.label for p in pairs]
+    cos, tfidf = sd.pair_cosines(pairs, emb), sd.pair_tfidf(pairs)
+    out = {}
+    groups = {"all": list(range(len(pairs)))}
+    for lp in sorted({p.langs for p in pairs}):
+        groups[lp] = [i for i, p in enumerate(pairs) if p.langs == lp]
+    for name, ix in groups.items():
+        g = [gold[i] for i in ix]
+        enc_cut, enc = sd.best_cut([cos[i] for i in ix], g)
+        tf_cut, tf = sd.best_cut([tfidf[i] for i in ix], g)
+        out[name] = {"ours_cv": sd.pair_scores([pred[i] for i in ix], g),
+                     "encoder_best": {"cut": enc_cut, **enc},
+                     "encoder_0.6": sd.pair_scores([int(cos[i] >= 0.6) for i in ix], g),
+                     "tfidf_best": {"cut": tf_cut, **tf}}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
@@ -96,13 +116,17 @@ def main() -> None:
         docs = sd.load(name)
         emb = sd.embed(docs, cfg) if cfg.use_embedding else None
         sets[name] = (docs, sd.items(docs, cfg, emb), sd.folds(docs, args.folds))
+    pairs = sd.load_pairs()
+    pair_emb = sd.pair_embeddings(pairs, cfg) if cfg.use_embedding else None
+    pair_fold = [g % args.folds for g in sd.pair_groups(pairs)]
+    pair_pred: list[int] = [0] * len(pairs)
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
                                "features": args.features.split(","), "min_precision": args.min_precision,
                                "merge": sd.MERGE,
                                "window_hours": cfg.window_hours, "reach_days": cfg.reach_days,
                                "reach_max_stories": cfg.reach_max_stories,
                                "reach_probability": cfg.reach_probability, "reach_train": sd.REACH_TRAIN},
-                    "data_sha256": {n: sd.data_hash(n) for n in sd.SETS}, "sets": {}}
+                    "data_sha256": {n: sd.data_hash(n) for n in [*sd.SETS, sd.PAIRS]}, "sets": {}}
     # ours: grouped CV, training on the other folds of both sets
     cv_preds: dict[str, list[dict[str, int]]] = {n: [] for n in sets}
     chosen = []
@@ -121,6 +145,10 @@ def main() -> None:
             if not cfg.use_embedding:
                 tits = [replace(it, embedding=None) for it in tits]
             cv_preds[name].append(sd.ours(tdocs, tits, fold_cfg, jm))
+        scored = [i for i, f in enumerate(pair_fold) if f == k]
+        for i, d in zip(scored, sd.pair_decisions([pairs[i] for i in scored], fold_cfg, jm,
+                                                  pair_emb[scored] if pair_emb is not None else None), strict=True):
+            pair_pred[i] = d
     for name, (docs, _its, fs) in sets.items():
         gold = {d.doc_id: d.gold for d in docs}
         ours = pooled(cv_preds[name])
@@ -142,6 +170,12 @@ def main() -> None:
             "best_baseline_fold_streams": max(per_fold.items(), key=lambda kv: kv[1]["b3_f1"])[0],
             "best_baseline_whole_set": max(full.items(), key=lambda kv: kv[1]["b3_f1"])[0],
             "errors": sd.errors(ours, docs)}
+        if name == "meantime":
+            report["sets"][name]["versions_together"] = sd.versions_together(ours, docs)
+            report["sets"][name]["baseline_versions_together"] = sd.versions_together(
+                pooled(base_folds[report["sets"][name]["best_baseline_fold_streams"]]), docs)
+            report["sets"][name]["language_pairs"] = sd.language_pair_errors(ours, docs)
+    report["pairs"] = pair_report(pairs, pair_pred, pair_emb)
     report["cpu_s"] = round(time.process_time() - t0, 1)
     print_table(report)
     if args.json:
@@ -171,6 +205,11 @@ def print_table(report: dict) -> None:
         sweep = "  ".join(f"{th}:{s['b3_p']:.2f}/{s['b3_r']:.2f}/{s['b3_f1']:.3f}"
                           for th, s in r["baseline_fold_streams"].items())
         print(f"  baseline sweep (fold streams, P/R/F1): {sweep}")
+        if "versions_together" in r:
+            print(f"  all four versions in one story: ours {r['versions_together']:.3f}, "
+                  f"baseline {r['baseline_versions_together']:.3f}; pairwise errors by language pair:")
+            print("    " + "  ".join(f"{lp} split {v['split']}/{v['same_pairs']} merged {v['merged']}"
+                                     for lp, v in r["language_pairs"].items()))
         e = r["errors"]
         print(f"  ours: {e['splits']} events split, {e['merges']} stories merging events; thresholds {r['thresholds_chosen']}"
               f"; reach (days, bar) {r['reach_chosen']}{' picked per fold' if r['reach_selected_per_fold'] else ''}")
@@ -180,6 +219,12 @@ def print_table(report: dict) -> None:
         for m in e["merge_examples"][:6]:
             print(f"    merge ({m['story_articles']} articles): "
                   + " || ".join(f"{g}: {v[0]}" for g, v in m["events"].items()))
+    print("semeval pairs (clear ones; each pair alone): pairwise P/R/F1")
+    for lp, r in report["pairs"].items():
+        o, e, e6, t = r["ours_cv"], r["encoder_best"], r["encoder_0.6"], r["tfidf_best"]
+        print(f"  {lp:<6} {o['same']:>3} same {o['different']:>3} diff | ours {o['p']:.2f}/{o['r']:.2f}/{o['f1']:.3f}"
+              f" | encoder best cut {e['cut']:.2f}: {e['p']:.2f}/{e['r']:.2f}/{e['f1']:.3f}"
+              f" | encoder 0.6: {e6['f1']:.3f} | tfidf best {t['cut']:.2f}: {t['f1']:.3f}")
     print(f"cpu {report['cpu_s']} s")
 
 

@@ -1,6 +1,7 @@
-"""The two story dev sets in memory, the TF-IDF baseline, the scores, and the training of the
-join model: shared by ``bench/eval_stories.py`` (grouped cross-validation) and
-``bench/train_stories.py`` (the shipped weights).
+"""The story dev sets in memory, the TF-IDF baseline, the scores, and the training of the join
+model: shared by ``bench/eval_stories.py`` (grouped cross-validation) and
+``bench/train_stories.py`` (the shipped weights). Three streams (ECB+, GVC, MEANTIME) and one
+set of rated pairs (SemEval-2022 task 8).
 
 Dates are the datasets' own, never a date guessed from page text:
 
@@ -10,6 +11,12 @@ Dates are the datasets' own, never a date guessed from page text:
   time inside one 24-hour window (topics start 12 hours apart, in topic order, so the 72-hour
   window always holds several topics and both events of a topic are always in it together).
   The outlet is one of six, drawn at random (seed 7). The title is the first sentence.
+* MEANTIME (``meantime-dev.jsonl``): Wikinews articles about Airbus and Apple, each in en, es,
+  it and nl; the four versions share the English dateline's day, each gets a time of day
+  between 08:00 and 20:00 UTC drawn from its doc_id; each language is its own outlet
+  (``wikinews-en``, ...). CV groups: the article (its four versions are never split).
+* SemEval pairs (``semeval-pairs-dev.jsonl``, :func:`load_pairs`): rated pairs in 8 language
+  pairs, each decided alone.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from etl.stories.reach import reach_pool
 ROOT = Path(__file__).resolve().parent.parent
 DATA = next((p / "shared" / "data" / "stories" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
             ROOT.parent / "shared" / "data" / "stories")
-SETS = {"ecbplus": "ecbplus-dev.jsonl", "gvc": "gvc-train.jsonl"}
+SETS = {"ecbplus": "ecbplus-dev.jsonl", "gvc": "gvc-train.jsonl", "meantime": "meantime-dev.jsonl"}
+PAIRS = "semeval-pairs-dev.jsonl"
 BASE = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
@@ -53,7 +61,13 @@ class Doc:
 
 
 def data_hash(name: str) -> str:
-    return hashlib.sha256((DATA / SETS[name]).read_bytes()).hexdigest()
+    return hashlib.sha256((DATA / SETS.get(name, name)).read_bytes()).hexdigest()
+
+
+def _time_of_day(day: str, doc_id: str) -> datetime:
+    """The day at a time between 08:00 and 20:00 UTC drawn from the doc_id (deterministic)."""
+    minute = int(hashlib.sha256(doc_id.encode()).hexdigest(), 16) % (12 * 60)
+    return datetime.fromisoformat(day[:10]).replace(tzinfo=UTC) + timedelta(hours=8, minutes=minute)
 
 
 def load(name: str) -> list[Doc]:
@@ -69,13 +83,15 @@ def load(name: str) -> list[Doc]:
             t = start[r["topic"]] + timedelta(minutes=rng.randrange(24 * 60))
             docs.append(Doc(r["doc_id"], r["cluster_id"], str(r["topic"]), t, outlet, r.get("language") or "en",
                             r["first_sentence"].strip(), r["body"].strip()))
+    elif name == "gvc":
+        for r in rows:
+            docs.append(Doc(r["doc_id"], r["incident_id"], r["incident_id"], _time_of_day(r["published"], r["doc_id"]),
+                            r["outlet"], "en", (r.get("title") or "").strip(), r["text"].strip()))
     else:
         for r in rows:
-            minute = int(hashlib.sha256(r["doc_id"].encode()).hexdigest(), 16) % (12 * 60)
-            day = datetime.fromisoformat(r["published"][:10]).replace(tzinfo=UTC)
-            docs.append(Doc(r["doc_id"], r["incident_id"], r["incident_id"],
-                            day + timedelta(hours=8, minutes=minute), r["outlet"], "en",
-                            (r.get("title") or "").strip(), r["text"].strip()))
+            docs.append(Doc(r["doc_id"], r["cluster_id"], r["article_id"], _time_of_day(r["published"], r["doc_id"]),
+                            f"wikinews-{r['language']}", r["language"], (r.get("title") or "").strip(),
+                            r["text"].strip()))
     docs.sort(key=lambda d: (d.time, d.doc_id))
     return docs
 
@@ -353,3 +369,149 @@ class _Unused:
 
 
 _NO_MODELS = _Unused()  # type: ignore[assignment]
+
+
+# --- MEANTIME: the four versions of an article ------------------------------------------------
+
+def versions_together(pred: dict[str, object], docs: Sequence[Doc]) -> float:
+    """The share of articles (gold clusters) whose versions all landed in one story."""
+    by_gold: dict[str, set[object]] = defaultdict(set)
+    for d in docs:
+        by_gold[d.gold].add(pred[d.doc_id])
+    return sum(len(s) == 1 for s in by_gold.values()) / len(by_gold)
+
+
+def language_pair_errors(pred: dict[str, object], docs: Sequence[Doc]) -> dict[str, dict[str, int]]:
+    """Per language pair: same-article pairs split apart, and pairs of different articles put
+    in one story (the pairwise errors, by the two languages)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {"split": 0, "merged": 0, "same_pairs": 0})
+    for a, b in itertools.combinations(docs, 2):
+        key = "-".join(sorted((a.language, b.language)))
+        same_gold, same_pred = a.gold == b.gold, pred[a.doc_id] == pred[b.doc_id]
+        out[key]["same_pairs"] += same_gold
+        out[key]["split"] += same_gold and not same_pred
+        out[key]["merged"] += same_pred and not same_gold
+    return {k: v for k, v in sorted(out.items())}
+
+
+# --- SemEval pairs: the join decision, one pair at a time ------------------------------------
+
+@dataclass
+class Pair:
+    pair_id: str
+    lang1: str
+    lang2: str
+    title1: str
+    body1: str
+    title2: str
+    body2: str
+    overall: float
+
+    @property
+    def label(self) -> int | None:
+        """1: the same story (overall ≤ 1.5), 0: different (≥ 3.0), None: unclear."""
+        return 1 if self.overall <= 1.5 else 0 if self.overall >= 3.0 else None
+
+    @property
+    def langs(self) -> str:
+        return self.lang1 if self.lang1 == self.lang2 else f"{self.lang1}-{self.lang2}"
+
+
+def _split(text: str) -> tuple[str, str]:
+    title, _, body = text.partition("  ")
+    return title.strip(), body.strip()
+
+
+def load_pairs(clear_only: bool = True) -> list[Pair]:
+    """The rated pairs (by default only the clear ones: same or different story)."""
+    out = []
+    for line in (DATA / PAIRS).open(encoding="utf-8"):
+        r = json.loads(line)
+        p = Pair(r["pair_id"], r["lang1"], r["lang2"], *_split(r["text1"]), *_split(r["text2"]), float(r["overall"]))
+        if p.label is not None or not clear_only:
+            out.append(p)
+    return out
+
+
+def pair_groups(pairs: Sequence[Pair]) -> list[int]:
+    """A CV group per pair: the connected component of the articles they share (a pair id is
+    the two article ids), so that no article is in a training and a scored pair."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p in pairs:
+        a, b = p.pair_id.split("_")
+        parent[find(a)] = find(b)
+    roots = sorted({find(p.pair_id.split("_")[0]) for p in pairs})
+    index = {r: k for k, r in enumerate(roots)}
+    return [index[find(p.pair_id.split("_")[0])] for p in pairs]
+
+
+def pair_items(p: Pair, cfg: StoryConfig, emb: np.ndarray | None) -> list[Item]:
+    """The pair as two articles of two outlets, a minute apart, the first placed first."""
+    return [build_item(1, 1, p.lang1, BASE, p.title1, None, p.body1, cfg, emb[0] if emb is not None else None),
+            build_item(2, 2, p.lang2, BASE + timedelta(minutes=1), p.title2, None, p.body2, cfg,
+                       emb[1] if emb is not None else None)]
+
+
+def pair_embeddings(pairs: Sequence[Pair], cfg: StoryConfig) -> np.ndarray | None:
+    """(n, 2, dim) embeddings of the pairs' leads, as the pipeline embeds an article."""
+    docs = [Doc(p.pair_id + f"/{k}", "", "", BASE, "", "", t, b) for p in pairs
+            for k, (t, b) in enumerate(((p.title1, p.body1), (p.title2, p.body2)))]
+    vecs = embed(docs, cfg)
+    return None if vecs is None else vecs.reshape(len(pairs), 2, -1)
+
+
+def pair_decisions(pairs: Sequence[Pair], cfg: StoryConfig, models: JoinModels | None,
+                   emb: np.ndarray | None) -> list[int]:
+    """1 when the engine (memory repository, the pair alone) puts the two in one story."""
+    out = []
+    for k, p in enumerate(pairs):
+        its = pair_items(p, cfg, emb[k] if emb is not None else None)
+        story = memory.cluster(its, cfg, models, sources=[(1, "outlet-a", "Outlet A"), (2, "outlet-b", "Outlet B")]
+                               ).story_of()
+        out.append(int(story[1] == story[2]))
+    return out
+
+
+def pair_scores(pred: Sequence[int], gold: Sequence[int]) -> dict[str, float]:
+    tp = sum(1 for p, g in zip(pred, gold, strict=True) if p and g)
+    fp = sum(1 for p, g in zip(pred, gold, strict=True) if p and not g)
+    fn = sum(1 for p, g in zip(pred, gold, strict=True) if g and not p)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": prec, "r": rec, "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+            "same": sum(gold), "different": len(gold) - sum(gold)}
+
+
+def best_cut(scores: Sequence[float], gold: Sequence[int]) -> tuple[float, dict[str, float]]:
+    """The cut on a similarity that gives the best pairwise F1 on these pairs (chosen on the
+    scored pairs themselves: an optimistic baseline)."""
+    best: tuple[float, dict[str, float]] | None = None
+    for cut in sorted(set(round(float(s), 3) for s in scores)):
+        res = pair_scores([int(s >= cut) for s in scores], gold)
+        if best is None or res["f1"] > best[1]["f1"]:
+            best = (cut, res)
+    return best if best is not None else (1.0, pair_scores([0] * len(gold), gold))
+
+
+def pair_cosines(pairs: Sequence[Pair], emb: np.ndarray | None) -> list[float]:
+    """The encoder's cosine of each pair's leads (the embeddings are L2-normalized)."""
+    if emb is None:
+        return [0.0] * len(pairs)
+    return [float(emb[k, 0] @ emb[k, 1]) for k in range(len(pairs))]
+
+
+def pair_tfidf(pairs: Sequence[Pair]) -> list[float]:
+    """TF-IDF cosine of each pair (``TfidfVectorizer(sublinear_tf=True)`` fitted on every text
+    of the set, no stop list: the languages are many)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [t for p in pairs for t in (p.title1 + "\n" + p.body1, p.title2 + "\n" + p.body2)]
+    x = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+    return [float((x[2 * k] @ x[2 * k + 1].T).toarray()[0, 0]) for k in range(len(pairs))]
