@@ -121,6 +121,11 @@ class StoryConfig:
     reach_days: float = 90.0
     reach_max_stories: int = 2
     reach_probability: float = 0.75         # the join bar for a story found by the long reach
+    # related, not merged: a candidate story the article did not join is linked to the
+    # article's story when the model gives it at least this probability (story_links)
+    link_probability: float = 0.3
+    # a link is a follow-up when the related story had been quiet this long before the article
+    follow_up_hours: float = 24.0
 
 
 @dataclass(frozen=True)

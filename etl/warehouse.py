@@ -162,7 +162,7 @@ DBT_KEYS = {"articles": "article_id", "article_urls": "url", "stories": "story_i
             "story_articles": "article_id", "feed_health": "feed_url", "ingestion_runs": "run_id",
             # a story is merged away once (it no longer exists after); into_story_id may itself
             # be merged later, so it has no relationship test
-            "story_merges": "from_story_id"}
+            "story_merges": "from_story_id", "story_links": "link_id"}
 # Ids that point at another view's key: tested with relationships (and not null where the
 # contract says the column always has a value).
 DBT_REFERENCES = {
@@ -171,8 +171,11 @@ DBT_REFERENCES = {
     ("article_urls", "article_id"): ("articles", "article_id"),
     ("story_articles", "story_id"): ("stories", "story_id"),
     ("story_articles", "article_id"): ("articles", "article_id"),
+    ("story_links", "story_id"): ("stories", "story_id"),
+    ("story_links", "related_story_id"): ("stories", "story_id"),
 }
-DBT_NOT_NULL = {("article_urls", "article_id"), ("story_articles", "story_id")}
+DBT_NOT_NULL = {("article_urls", "article_id"), ("story_articles", "story_id"), ("story_links", "story_id"),
+                ("story_links", "related_story_id")}
 # Freshness: articles arrive every poll cycle (15 min); a day without one is an incident.
 DBT_FRESHNESS = {"articles": ("first_seen_at", 6, 24)}
 

@@ -195,7 +195,8 @@ def test_story_shows_articles_with_their_relation(engine: Engine) -> None:
     result = _invoke(["story", str(ids["story"]), "--json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["story", "articles"] and doc["story"]["story_id"] == ids["story"]
+    assert list(doc) == ["story", "articles", "related"] and doc["story"]["story_id"] == ids["story"]
+    assert doc["related"] == []
     arts = {a["article_id"]: a for a in doc["articles"]}
     assert list(doc["articles"][0]) == list(listings.STORY_ARTICLE_KEYS)
     assert [a["article_id"] for a in doc["articles"]] == [ids[k] for k in ("orig", "same", "copy", "cites")]
@@ -210,6 +211,24 @@ def test_story_shows_articles_with_their_relation(engine: Engine) -> None:
     assert "near-dup" in copy and "wire" in copy and len(copy) <= 120
     # the URL is shortened in the middle: host and slug stay
     assert "example-news.com/…" in copy and copy.rstrip().endswith("migration-pact")
+
+
+def test_story_lists_its_related_stories_from_both_ends_of_a_link(engine: Engine) -> None:
+    ids = _story_fixture(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO story_links (story_id, related_story_id, kind, score) VALUES (:s, :q, "
+                          "'follow_up', 0.42)"), {"s": max(ids["story"], ids["quake"]), "q": min(ids["story"], ids["quake"])})
+    for me, other, title in ((ids["story"], ids["quake"], "Quake"),
+                             (ids["quake"], ids["story"], "Eleven nations sign Darién pact in Panama")):
+        doc = json.loads(_invoke(["story", str(me), "--json"]).stdout)
+        assert [list(r) for r in doc["related"]] == [list(listings.RELATED_KEYS)]
+        (rel,) = doc["related"]
+        assert (rel["story_id"], rel["kind"], rel["score"], rel["title"]) == (other, "follow_up", 0.42, title)
+    table = _invoke(["story", str(ids["story"])], env={"COLUMNS": "100"}).output
+    assert "Related stories" in table
+    related = table[table.index("Related stories"):].splitlines()
+    line = next(x for x in related if x.lstrip().startswith(str(ids["quake"]) + " "))
+    assert "follow-up" in line and "0.42" in line and "Quake" in line
 
 
 def test_a_merged_story_id_points_at_the_story_it_lives_on_in(engine: Engine) -> None:

@@ -32,6 +32,7 @@ CONTRACT = {
     "ingestion_runs": ["run_id", "flow_run_id", "kind", "parameters", "started_at", "finished_at", "status",
                        "feeds_polled", "articles_new", "articles_updated", "duplicates", "errors"],
     "story_merges": ["from_story_id", "into_story_id", "merged_at"],
+    "story_links": ["link_id", "story_id", "related_story_id", "kind", "score", "linked_at"],
 }
 ARRAYS = {("articles", "authors"), ("articles", "categories"), ("articles", "tags"),
           ("stories", "sources"), ("stories", "languages")}
@@ -289,7 +290,7 @@ def test_a_huge_body_still_loads_and_is_searchable(engine: Engine) -> None:
 
 
 INTERNAL = ["articles", "sources", "feeds", "feed_polls", "ingestion_runs", "article_feeds", "stories",
-            "story_articles", "article_urls", "article_citations", "story_merges"]
+            "story_articles", "article_urls", "article_citations", "story_merges", "story_links"]
 
 
 def test_reader_role_reads_the_warehouse_and_nothing_else(engine: Engine, reader_url: str) -> None:
@@ -308,6 +309,7 @@ def test_reader_role_reads_the_warehouse_and_nothing_else(engine: Engine, reader
         assert len(conn.execute("SELECT * FROM warehouse.articles_changed(0, %s)", (horizon,)).fetchall()) == 3
         conn.execute("SELECT * FROM warehouse.stories_changed(0, %s)", (horizon,)).fetchall()
         conn.execute("SELECT * FROM warehouse.story_merges_changed(0, %s)", (horizon,)).fetchall()
+        conn.execute("SELECT * FROM warehouse.story_links_changed(0, %s)", (horizon,)).fetchall()
 
         def denied(sql: str, *also: type[Exception]) -> None:
             with pytest.raises((psycopg.errors.InsufficientPrivilege, *also)):

@@ -34,6 +34,8 @@ STORY_KEYS = ("story_id", "title", "first_published_at", "last_published_at", "f
               "article_count", "outlets", "languages")
 STORY_ARTICLE_KEYS = ("article_id", "relation", "relation_detail", "source", "source_name", "language",
                       "published_at", "first_seen_at", "title", "url", "duplicate_of")
+RELATED_KEYS = ("story_id", "kind", "score", "title", "first_published_at", "last_published_at", "article_count",
+                "outlets", "languages")
 
 # warehouse.story_articles.relation → what `newsetl story` calls it: a member of the story
 # (its first report or an independent report of the same event), an edited copy of another
@@ -123,16 +125,18 @@ def merged_into(engine: Engine, story_id: int) -> int | None:
 
 
 def story_detail(engine: Engine, story_id: int) -> dict[str, Any] | None:
-    """``{"story": {...}, "articles": [...]}``, or None when there is no such story."""
+    """``{"story": {...}, "articles": [...], "related": [...]}``, or None when there is no such
+    story. ``related``: the linked stories (same subject, another event), closest first."""
     with engine.connect() as conn:
         head = conn.execute(query("cli/stories"), {"story_id": story_id, "since": None, "source": None,
                                                    "lang": None, "limit": 1}).mappings().first()
         if head is None:
             return None
         members = conn.execute(query("cli/story_articles"), {"story_id": story_id}).mappings().all()
+        related = [dict(r) for r in conn.execute(query("cli/story_links"), {"story_id": story_id}).mappings()]
     articles = [{"article_id": m["article_id"], "relation": RELATIONS.get(m["relation"], m["relation"]),
                  "relation_detail": m["relation"], "source": m["source"], "source_name": m["source_name"],
                  "language": m["language"], "published_at": m["published_at"],
                  "first_seen_at": m["first_seen_at"], "title": m["title"], "url": m["url"],
                  "duplicate_of": m["duplicate_of"]} for m in members]
-    return {"story": _story(head), "articles": articles}
+    return {"story": _story(head), "articles": articles, "related": related}

@@ -316,6 +316,14 @@ def stories_cmd(
         wide=wide, empty="no stories")
 
 
+RELATED_COLUMNS = (
+    render.Column("id", "id", 4, 0, justify="right"),
+    render.Column("kind", "kind", 9, 1, max_width=9),
+    render.Column("score", "score", 5, 3, justify="right"),
+    render.Column("n", "articles", 3, 4, justify="right"),
+    render.Column("span", "span (UTC)", 16, 5, max_width=35),
+    render.Column("title", "title", 24, 2),
+)
 STORY_ARTICLE_COLUMNS = (
     render.Column("id", "id", 4, 0, justify="right"),
     render.Column("relation", "relation", 8, 1, max_width=8),
@@ -334,7 +342,7 @@ def story_cmd(
     wide: WideOpt = False,
 ) -> None:
     """One story: its articles with outlet, language, time, title, URL and relation
-    (member / near-dup / cites)."""
+    (member / near-dup / cites), and its related stories (same subject, another event)."""
     with _failures():
         detail = listings.story_detail(_engine(), story_id)
         survivor = listings.merged_into(_engine(), story_id) if detail is None else None
@@ -347,7 +355,8 @@ def story_cmd(
         raise typer.Exit(1)
     if as_json:
         render.print_json({"story": render.pick(detail["story"], listings.STORY_KEYS),
-                           "articles": [render.pick(a, listings.STORY_ARTICLE_KEYS) for a in detail["articles"]]})
+                           "articles": [render.pick(a, listings.STORY_ARTICLE_KEYS) for a in detail["articles"]],
+                           "related": [render.pick(r, listings.RELATED_KEYS) for r in detail["related"]]})
         return
     head = detail["story"]
     console = Console()
@@ -359,6 +368,11 @@ def story_cmd(
         {"id": a["article_id"], "relation": a["relation"], "source": a["source"], "lang": a["language"] or "",
          "time": _day(a["published_at"] or a["first_seen_at"]), "title": Text(a["title"] or ""), "url": a["url"]}
         for a in detail["articles"]], wide=wide, empty="no articles")
+    if detail["related"]:
+        render.print_table(console, "Related stories (same subject, another event)", RELATED_COLUMNS, [
+            {"id": r["story_id"], "kind": r["kind"].replace("_", "-"), "score": f"{r['score']:.2f}",
+             "span": f"{_day(r['first_published_at'])} → {_day(r['last_published_at'])}",
+             "n": r["article_count"], "title": Text(r["title"] or "")} for r in detail["related"]], wide=wide)
 
 
 @app.command()

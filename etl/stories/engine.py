@@ -23,7 +23,7 @@ repository, one batch at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,6 +37,27 @@ from etl.stories.profile import Item
 from etl.stories.reach import REACH_MIN_NAME, Reach
 from etl.stories.repository import BatchWrites, Membership, Placement, Prepared, StoryLink, StoryRepository
 from etl.stories.window import WindowState
+
+
+def _follow_merges(links: Iterable[StoryLink], merges: Sequence[tuple[int, int]]) -> list[StoryLink]:
+    """The batch's links with its merged stories replaced by their survivors (a link inside
+    one story is dropped; of two links between the same stories, the closer is kept)."""
+    into = dict(merges)
+
+    def final(sid: int) -> int:
+        while sid in into:
+            sid = into[sid]
+        return sid
+
+    out: dict[tuple[int, int], StoryLink] = {}
+    for link in links:
+        a, b = final(link.story_id), final(link.related_id)
+        if a == b:
+            continue
+        key = (max(a, b), min(a, b))
+        if key not in out or link.score > out[key].score:
+            out[key] = StoryLink(key[0], key[1], link.kind, link.score)
+    return [out[k] for k in sorted(out)]
 
 
 def prepare(item: Item) -> Prepared:
@@ -127,6 +148,7 @@ class StoryEngine:
         outlets = repo.outlets()
         touched: set[int] = set()
         grown: set[int] = set()
+        links: dict[tuple[int, int], StoryLink] = {}
         probe = dedup.BatchProbe()
         probe.load(repo.band_hits([(a.item.id, a.bands) for a in arts if a.bands], dedup.MAX_CANDIDATES))
         pending = _Pending(repo)
@@ -165,6 +187,7 @@ class StoryEngine:
             cites = attribution.find_citations(
                 "\n".join(x for x in (art.title, art.description, art.body) if x), outlets, art.source_id)
             active = matcher.active(art)
+            decided = None
             if story_id is None:
                 decided = matcher.decide(art, active + matcher.reach_candidates(art))
                 cited_sources = {c.outlet.source_id for c in cites if c.outlet.source_id is not None}
@@ -201,6 +224,8 @@ class StoryEngine:
                 # a copy adds no new evidence: counting its words twice would tilt the profile
                 matcher.add(story_id, art, profile_too=relation != Relation.NEAR_DUPLICATE and not took_over)
             pending.add(art, story_id, relation, sim, method)
+            if decided is not None:
+                self._link(links, art, story_id, decided.near, matcher)
             touched.add(story_id)
             if relation in (Relation.SAME_STORY, Relation.CITES):
                 grown.add(story_id)
@@ -212,14 +237,32 @@ class StoryEngine:
             touched.add(into)
             counts.stories_merged += 1
         members = pending.memberships()
+        kept = _follow_merges(links.values(), merges)
+        counts.links += len(kept)
         repo.commit(BatchWrites(
             new_stories=pending.new_stories, members=members, bands=probe.bands, citations=citations,
-            merges=merges, assigned=[a.id for a in items],
+            merges=merges, links=kept, assigned=[a.id for a in items],
             profiles=[profiles[sid] for sid in sorted(touched)], touched=sorted(touched)))
         result.placements = [Placement(aid, m.story_id, m.relation, m.score, m.method, aid in pending.opened)
                              for aid, m in members]
         result.merges = merges
+        result.links = kept
         return result
+
+    def _link(self, links: dict[tuple[int, int], StoryLink], art: Item, story_id: int,
+              near: Sequence[tuple[int, float]], matcher: Matcher) -> None:
+        """Related, not merged: the candidate stories the article did not join that the model
+        still found close (``cfg.link_probability``) are linked to the article's story — a
+        follow-up when the other story had gone quiet before the article."""
+        for other, prob in near:
+            if other == story_id or prob < self.cfg.link_probability:
+                continue
+            p = matcher.profiles.get(other) or (matcher.reach.profiles.get(other) if matcher.reach else None)
+            quiet = p is not None and art.time - p.last > timedelta(hours=self.cfg.follow_up_hours)
+            key = (max(story_id, other), min(story_id, other))
+            old = links.get(key)
+            if old is None or prob > old.score:
+                links[key] = StoryLink(key[0], key[1], "follow_up" if quiet else "related", round(prob, 4))
 
     def _reach(self, repo: StoryRepository, items: Sequence[Item], matcher: Matcher) -> Reach | None:
         """The long reach of a batch (:class:`etl.stories.reach.Reach`): the stories that

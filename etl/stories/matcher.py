@@ -37,6 +37,9 @@ class Decision:
     story_id: int | None     # None: open a new story
     score: float | None      # the probability (learned) or the cross-lingual score
     method: MatchMethod | None
+    # the other candidates the model found closest, most probable first: (story id, P(one event))
+    # before any bar — what the engine links as related stories
+    near: tuple[tuple[int, float], ...] = ()
 
 
 _LOG1P = [math.log1p(k) for k in range(256)]
@@ -244,15 +247,19 @@ class Matcher:
         the best cross-lingual story by the hand-set rule, if it clears ``cfg.threshold``)."""
         profs = self.candidates(art) if profs is None else profs
         same = [p for p in profs if not self.cross_lingual(art, p)]
+        near: tuple[tuple[int, float], ...] = ()
         if same:
             model = self.models.for_item(art)
             x = self.features(art, same)
-            prob = model.probability(x)
-            prob = self._reach_bar(art, same, prob, model.threshold)
+            raw = model.probability(x)
+            order = np.argsort(-raw, kind="stable")[:3]
+            near = tuple((same[i].story_id, float(raw[i])) for i in order.tolist())
+            prob = self._reach_bar(art, same, raw, model.threshold)
             k = int(np.argmax(prob))  # ties: the lowest story id (profiles are in id order)
             if prob[k] >= model.threshold:
                 method = MatchMethod.EMBEDDING if model.embedding_share(x[k]) else MatchMethod.LEXICAL
-                return Decision(same[k].story_id, float(prob[k]), method)
+                return Decision(same[k].story_id, float(prob[k]), method,
+                                tuple(n for n in near if n[0] != same[k].story_id))
         best: tuple[float, int, MatchMethod] | None = None
         for p in profs:
             if not self.cross_lingual(art, p):
@@ -261,8 +268,8 @@ class Matcher:
             if best is None or s > best[0]:
                 best = (s, p.story_id, m)
         if best is not None and best[0] >= self.cfg.threshold:
-            return Decision(best[1], best[0], best[2])
-        return Decision(None, None, None)
+            return Decision(best[1], best[0], best[2], tuple(n for n in near if n[0] != best[1]))
+        return Decision(None, None, None, near)
 
     # --- what changes -----------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ class MemoryRepository:
         self.by_band: dict[tuple[int, int], set[int]] = {}
         self.citations: list[dict[str, object]] = []
         self.merges: list[tuple[int, int]] = []
-        self.links: list[StoryLink] = []
+        self.links: dict[tuple[int, int], StoryLink] = {}
         self.assigned: set[int] = set()
         self._outlets = attribution.outlet_index(sources)
         self._next_story = 1
@@ -154,12 +154,17 @@ class MemoryRepository:
         self.citations.extend(writes.citations)
         for gone, into in writes.merges:
             self.merges.append((gone, into))
+            self._move_links(gone, into)
             moved = self.stories_.pop(gone).members
             for aid in moved:
                 m = self.members[aid]
                 self.members[aid] = Membership(into, m.relation, m.score, m.method)
             self.stories_[into].members |= moved
-        self.links.extend(writes.links)
+        for link in writes.links:
+            key = (link.story_id, link.related_id)
+            old = self.links.get(key)
+            if old is None or link.score > old.score:
+                self.links[key] = StoryLink(key[0], key[1], old.kind if old else link.kind, link.score)
         self.assigned.update(writes.assigned)
         for p in writes.profiles:
             self.stories_[p.story_id].profile = stored_form(p)
@@ -167,6 +172,18 @@ class MemoryRepository:
             s = self.stories_[sid]
             times = [self.articles[a].time for a in s.members]
             s.first, s.last = min(times), max(times)
+
+    def _move_links(self, gone: int, into: int) -> None:
+        """stories/merge_links: the merged story's links move to the survivor."""
+        for key in [k for k in self.links if gone in k]:
+            link = self.links.pop(key)
+            other = key[1] if key[0] == gone else key[0]
+            if other == into:
+                continue
+            new = (max(into, other), min(into, other))
+            old = self.links.get(new)
+            if old is None or link.score > old.score:
+                self.links[new] = StoryLink(new[0], new[1], old.kind if old else link.kind, link.score)
 
     # --- reading the result ----------------------------------------------------------------
     def story_of(self) -> dict[int, int]:

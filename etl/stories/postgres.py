@@ -184,7 +184,12 @@ class PostgresRepository:
             conn.execute(query("stories/save_citation"), w.citations)
         for gone, into in w.merges:
             conn.execute(query("stories/merge_members"), {"from": gone, "into": into})
+            conn.execute(query("stories/merge_links"), {"from": gone, "into": into})
             conn.execute(query("stories/drop_story"), {"id": gone})
+        if w.links:
+            conn.execute(query("stories/save_links"), {
+                "s": [link.story_id for link in w.links], "r": [link.related_id for link in w.links],
+                "kind": [link.kind for link in w.links], "score": [link.score for link in w.links]})
         if w.assigned:
             conn.execute(query("stories/mark_assigned"), {"ids": w.assigned})
         if w.profiles:
