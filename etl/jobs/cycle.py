@@ -22,7 +22,7 @@ from itertools import islice
 
 from sqlalchemy import Engine
 
-from etl import store
+from etl import store, stories
 from etl.config import Settings, Source
 from etl.fetch.http import Fetcher
 from etl.jobs import batch, polling
@@ -134,9 +134,10 @@ def catch_up_stories(engine: Engine, settings: Settings, run_id: int | None, sub
     since = store.db_now(engine) - timedelta(days=CATCH_UP_DAYS)
     ids = store.unstoried_articles(engine, since, run_id)
     size = max(settings.batch_size, -(-len(ids) // MAX_BATCHES_PER_RUN))
+    stage = stories.StoryStage(engine, settings.stories) if ids else None
     for start in range(0, len(ids), size):
         chunk = ids[start:start + size]
-        counts = submit(batch.assign_stories, engine, chunk, settings.stories, run_id).result()
+        counts = submit(batch.assign_stories, engine, chunk, settings.stories, run_id, stage).result()
         if counts is None:
             result.report.counts.errors += 1
         else:
