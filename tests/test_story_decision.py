@@ -207,6 +207,9 @@ def test_window_profiles_are_reused_only_while_their_rows_are_unchanged(engine: 
 
     with engine.connect() as conn:
         ((sid, first),) = _load_profiles(conn, lo, hi).items()
+    with pytest.raises(TypeError):  # a profile shares the cached row's containers, read-only,
+        first.terms["mutated"] = 5  # until its first change copies them
+    first.own()
     first.terms["mutated"] += 5  # the matcher mutates the profiles of its batch
     with engine.connect() as conn:
         again = _load_profiles(conn, lo, hi)[sid]

@@ -56,14 +56,26 @@ class Profile:
     body: Counter = field(default_factory=Counter)
     dirty: bool = False
     version: int = 0  # bumped on every change (cached norms key on it)
-    # the shared decoded row this profile was built from (etl.stories.assign), if any: the
+    # the shared decoded row this profile was built from (etl.stories.snapshot), if any: the
     # matcher keys what it derives from an unchanged profile on it, across batches
     origin: object = field(default=None, compare=False, repr=False)
+    # copy-on-write: a profile built from a stored row reads the row's (read-only) containers
+    # until it first changes; a window holds thousands of stories and a batch changes a few
+    shared: bool = field(default=False, compare=False, repr=False)
+
+    def own(self) -> None:
+        """Private, mutable copies of the containers (before the first change)."""
+        if self.shared:
+            self.terms, self.entities, self.numbers = Counter(self.terms), Counter(self.entities), Counter(self.numbers)
+            self.title, self.body = Counter(self.title), Counter(self.body)
+            self.languages, self.source_ids = set(self.languages), set(self.source_ids)
+            self.shared = False
 
     def cap_body(self) -> dict[str, float]:
         """The body centroid as saved: its ``BODY_TERMS`` heaviest terms, rounded; the
         profile is reset to it, so that the story looks the same whether it stayed in
         memory or was saved and loaded again."""
+        self.own()
         top = sorted(self.body.items(), key=lambda kv: (-kv[1], kv[0]))[:BODY_TERMS]
         body = Counter(rounded(Counter(dict(top))))
         title = Counter(rounded(self.title))
@@ -74,6 +86,7 @@ class Profile:
 
     def absorb(self, other: "Profile") -> None:
         """Takes in every member of ``other`` (a story merged into this one)."""
+        self.own()
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
         self.member_count += other.member_count
@@ -109,6 +122,7 @@ class Profile:
                     top(self.entities, 15), top(self.numbers, 8), emb, unit(self.title, 20), unit(self.body, 150))
 
     def add(self, art: "Item", profile_too: bool = True) -> None:
+        self.own()
         self.first = min(self.first, art.time)
         self.last = max(self.last, art.time)
         if art.language:

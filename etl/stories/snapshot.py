@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
+from types import MappingProxyType
+from typing import cast
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,27 +22,29 @@ from etl.stories.profile import Profile
 
 @dataclass(frozen=True)
 class StoredProfile:
-    """A decoded ``story_profiles`` row: shared, never mutated; each batch builds its own
-    :class:`Profile` from it (the matcher mutates those). The window state keys what it
-    derives from an unchanged profile on this object (``Profile.origin``)."""
+    """A decoded ``story_profiles`` row: shared, never mutated (read-only containers); each
+    batch builds its own :class:`Profile` from it, which copies them on its first change. The
+    window state keys what it derives from an unchanged profile on this object
+    (``Profile.origin``)."""
 
     member_count: int
-    terms: dict
-    entities: dict
-    numbers: dict
-    centroid: np.ndarray | None
+    terms: Mapping[str, int]
+    entities: Mapping[str, int]
+    numbers: Mapping[str, int]
+    centroid: np.ndarray | None      # read-only
     embedded_count: int
-    languages: tuple[str, ...]
-    source_ids: tuple[int, ...]
-    title: dict
-    body: dict
+    languages: frozenset[str]
+    source_ids: frozenset[int]
+    title: Mapping[str, float]
+    body: Mapping[str, float]
 
     def profile(self, story_id: int, first: datetime, last: datetime) -> Profile:
+        # the containers are the row's own, read-only, until the profile first changes (own())
         return Profile(
-            story_id, first, last, self.member_count, Counter(self.terms), Counter(self.entities),
-            Counter(self.numbers), self.centroid.copy() if self.centroid is not None else None,
-            self.embedded_count, set(self.languages), set(self.source_ids), Counter(self.title), Counter(self.body),
-            origin=self)
+            story_id, first, last, self.member_count, cast(Counter, self.terms), cast(Counter, self.entities),
+            cast(Counter, self.numbers), self.centroid, self.embedded_count, cast(set, self.languages),
+            cast(set, self.source_ids), cast(Counter, self.title), cast(Counter, self.body),
+            origin=self, shared=True)
 
 
 def float4_array(v: np.ndarray | None) -> str | None:
@@ -56,6 +60,7 @@ def float4_array(v: np.ndarray | None) -> str | None:
 def row_params(p: Profile) -> dict[str, object]:
     """The ``stories/save_profile`` parameters of a profile (its body centroid is capped first,
     in place: the profile then looks as it will when loaded again)."""
+    p.own()
     p.dirty = False
     return {
         "id": p.story_id, "n": p.member_count, "terms": json.dumps(p.terms, sort_keys=True),
@@ -68,10 +73,14 @@ def row_params(p: Profile) -> dict[str, object]:
 def decode(member_count: int, terms: dict, entities: dict, numbers: dict, centroid: object,
            embedded_count: int, languages: object, source_ids: object, title: dict, body: dict) -> StoredProfile:
     """A stored row, as the driver returns its columns."""
+    vec = None
+    if centroid is not None:
+        vec = np.array(centroid, dtype=np.float32)
+        vec.flags.writeable = False
     return StoredProfile(
-        member_count, terms, entities, numbers,
-        np.asarray(centroid, dtype=np.float32) if centroid is not None else None,
-        embedded_count, tuple(languages), tuple(source_ids), title, body)  # type: ignore[arg-type]
+        member_count, MappingProxyType(terms), MappingProxyType(entities), MappingProxyType(numbers), vec,
+        embedded_count, frozenset(languages), frozenset(source_ids),  # type: ignore[arg-type]
+        MappingProxyType(title), MappingProxyType(body))
 
 
 def _jsonb(d: Mapping) -> dict:
