@@ -116,10 +116,12 @@ class StoryConfig:
     # same-topic twin events together (docs/benchmarks.md, "Stories v2")
     merge_probability: float = 0.9
     # the long reach: beyond the window, a story stays a candidate for this many days when the
-    # article shares a rare name with it (one its span's stories hold in at most
-    # `reach_max_stories`): follow-ups weeks later (a hearing, a charge). 0 turns it off.
+    # article shares a rare name with it (uncommon in the language, and held by at most
+    # `reach_max_stories` stories of the last `reach_horizon_days`): follow-ups weeks later
+    # (a hearing, a charge). 0 turns it off.
     reach_days: float = 90.0
     reach_max_stories: int = 2
+    reach_horizon_days: float = 365.0       # rarity is counted over this many days of stories
     reach_probability: float = 0.75         # the join bar for a story found by the long reach
     # related, not merged: a candidate story the article did not join is linked to the
     # article's story when the model gives it at least this probability (story_links)

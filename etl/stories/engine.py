@@ -34,7 +34,7 @@ from etl.stories.crosslingual import score
 from etl.stories.matcher import Matcher
 from etl.stories.model import JoinModels, load_models
 from etl.stories.profile import Item
-from etl.stories.reach import REACH_MIN_NAME, Reach
+from etl.stories.reach import Reach, reach_names
 from etl.stories.repository import BatchWrites, Membership, Placement, Prepared, StoryLink, StoryRepository
 from etl.stories.window import WindowState
 
@@ -265,23 +265,24 @@ class StoryEngine:
                 links[key] = StoryLink(key[0], key[1], "follow_up" if quiet else "related", round(prob, 4))
 
     def _reach(self, repo: StoryRepository, items: Sequence[Item], matcher: Matcher) -> Reach | None:
-        """The long reach of a batch (:class:`etl.stories.reach.Reach`): the stories that
-        ended within ``cfg.reach_days`` before the batch, before its window, and hold one of
-        the batch's rare names — found by name (``repo.older_with_names``), never by loading
-        the span: names that more than ``reach_max_stories`` stories of the window hold are
-        not looked up, and each name stops at its cap + 1 stories (then it is not rare)."""
+        """The long reach of a batch (:class:`etl.stories.reach.Reach`): the stories of the
+        rarity horizon (``cfg.reach_horizon_days``) before the batch's window that hold one of
+        its rare names — found by name (``repo.older_with_names``), never by loading the span:
+        names common in the language or held by more than ``reach_max_stories`` stories of the
+        window are not looked up, and each name stops at its cap + 1 stories (then it is not
+        rare). Those that ended within ``cfg.reach_days`` are the candidates."""
         cfg = self.cfg
         if cfg.reach_days <= 0 or not items:
             return None
         caps: dict[str, int] = {}
         for art in items:
-            for e in art.entities:
-                if len(e) >= REACH_MIN_NAME and e not in caps:
+            for e in reach_names(art):
+                if e not in caps:
                     caps[e] = cfg.reach_max_stories - len(matcher.index.entities.get(e, ()))
         keys = {k: cap for k, cap in sorted(caps.items()) if cap > 0}
         if not keys:
             return Reach({}, {})
-        hits = repo.older_with_names(keys, items[0].time - timedelta(days=cfg.reach_days),
-                                     items[0].time - timedelta(hours=cfg.window_hours))
+        horizon = timedelta(days=max(cfg.reach_days, cfg.reach_horizon_days))
+        hits = repo.older_with_names(keys, items[0].time - horizon, items[0].time - timedelta(hours=cfg.window_hours))
         ids = sorted({sid for k, sids in hits.items() if len(sids) <= caps[k] for sid in sids} - matcher.profiles.keys())
         return Reach(repo.stories(ids) if ids else {}, {k: len(sids) for k, sids in hits.items()})

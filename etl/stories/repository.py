@@ -98,7 +98,8 @@ class StoryRepository(Protocol):
 
     def older_with_names(self, caps: Mapping[str, int], far: datetime, edge: datetime) -> dict[str, list[int]]:
         """For each name, the stories whose last article is in [far, edge) and whose profile
-        holds the name, by id, at most ``caps[name] + 1`` of them."""
+        holds the name, by id, at most ``caps[name] + 1`` of them (the long reach's lookup:
+        ``far`` is the start of the rarity horizon)."""
 
     def new_story_id(self, upper_bound: int) -> int:
         """An id for a new story, in creation order (``upper_bound``: how many more this batch

@@ -1,6 +1,6 @@
--- The long reach of a batch: for each name of :keys (the batch's names that few stories of its
--- window hold), the stories that ended in [:far, :edge) — within the reach, before the window —
--- whose profile holds it, at most :caps + 1 per name (the name's cap: more than that and it is
+-- The long reach of a batch: for each name of :keys (the batch's rare names that few stories of
+-- its window hold), the stories that ended in [:far, :edge) — within the rarity horizon, before
+-- the window — whose profile holds it, at most :caps + 1 per name (the name's cap: more than that and it is
 -- not rare, and no more of its stories are needed to know it). One probe of
 -- story_profiles_entities_idx per name; bounded by the number of names times their cap.
 -- The profile ids come out of the index as an array first: joined directly, the planner (which
