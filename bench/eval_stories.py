@@ -103,10 +103,15 @@ def main() -> None:
                     help="pick the reach's days and join bar per fold on the training folds (nested), "
                          f"from {REACH_GRID}, instead of using the settings")
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
+    ap.add_argument("--no-train-pairs", action="store_true",
+                    help="fit on the stream sets only (default: the SemEval pairs of the training folds too)")
+    ap.add_argument("--pairs-weight", type=float, default=sd.PAIRS_WEIGHT,
+                    help="the pairs' total weight in the fit, against 1 for each stream set")
     ap.add_argument("--write-model", action="store_true",
                     help="then fit on every article and write etl/stories/join_model.json with these CV scores")
     args = ap.parse_args()
     sd.MERGE = not args.no_merge
+    sd.PAIRS_WEIGHT = args.pairs_weight
     cfg = StoryConfig(use_embedding=not args.no_embedding, reach_days=args.reach_days,
                       reach_max_stories=args.reach_max_stories, reach_probability=args.reach_probability)
     sd.REACH_TRAIN = args.reach_train
@@ -122,7 +127,8 @@ def main() -> None:
     pair_pred: list[int] = [0] * len(pairs)
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
                                "features": args.features.split(","), "min_precision": args.min_precision,
-                               "merge": sd.MERGE,
+                               "merge": sd.MERGE, "train_pairs": not args.no_train_pairs,
+                               "pairs_weight": sd.PAIRS_WEIGHT,
                                "window_hours": cfg.window_hours, "reach_days": cfg.reach_days,
                                "reach_max_stories": cfg.reach_max_stories,
                                "reach_probability": cfg.reach_probability, "reach_train": sd.REACH_TRAIN},
@@ -134,8 +140,11 @@ def main() -> None:
     for k in range(args.folds):
         parts = [sd.subset(docs, its, fs[k], inside=False) for docs, its, fs in sets.values()]
         kind = "embedding" if cfg.use_embedding else "lexical"
+        train = [i for i, f in enumerate(pair_fold) if f != k] if not args.no_train_pairs else []
         models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c, names=args.features.split(","),
-                                       kinds=[kind], min_precision=args.min_precision)
+                                       kinds=[kind], min_precision=args.min_precision,
+                                       pairs=[pairs[i] for i in train],
+                                       pair_emb=pair_emb[train] if pair_emb is not None and train else None)
         jm = model.parse_models({"version": f"cv-{k}", "models": models})
         chosen.append(models[kind]["threshold"])
         fold_cfg = select_reach(parts, cfg, jm, args.min_precision) if args.select_reach else cfg

@@ -295,10 +295,11 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
         chunk = list(range(start, min(start + batch, len(its))))
         lo, hi = its[chunk[0]].time - window, its[chunk[-1]].time + window
         held = {k: p for k, p in profiles.items() if p.last >= lo and p.first <= hi}
-        m = Matcher(held, cfg, models=_NO_MODELS, reach=reach_pool(profiles, lo, held, cfg))
+        m = Matcher(held, cfg, models=_NO_MODELS, reach=reach_pool(profiles, lo, held, cfg),
+                    languages=[its[i].language for i in chunk if its[i].language])
         for i in chunk:
             art, g = its[i], docs[i].gold
-            cands = [p for p in (m.candidates(art) if REACH_TRAIN else m.active(art)) if not m.cross_lingual(art, p)]
+            cands = m.candidates(art) if REACH_TRAIN else m.active(art)
             if cands:
                 rows.append(m.features(art, cands))
                 labels.extend(1 if p.story_id == gold_id.get(g) else 0 for p in cands)
@@ -314,7 +315,27 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
     return x, np.asarray(labels)
 
 
-def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.5, c: float = 1.0) -> dict:
+def pair_rows(pairs: Sequence[Pair], cfg: StoryConfig, emb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows of the clear pairs as the engine sees each pair alone: the second article
+    against the story the first opened (when that story is a candidate at all: else the
+    engine never scores it, and the pair is no training row)."""
+    rows, labels = [], []
+    for k, p in enumerate(pairs):
+        if p.label is None:
+            continue
+        a, b = pair_items(p, cfg, emb[k] if emb is not None else None)
+        m = Matcher({}, cfg, models=_NO_MODELS, languages=[p.lang1, p.lang2])
+        m.open(1, a)
+        cands = m.active(b)
+        if cands:
+            rows.append(m.features(b, cands))
+            labels.append(p.label)
+    x = np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))
+    return x, np.asarray(labels)
+
+
+def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0.5, c: float = 1.0,
+        weight: np.ndarray | None = None) -> dict:
     """A standardized logistic regression on the named feature columns, as the JSON
     :class:`etl.stories.model.JoinModel` reads."""
     from sklearn.linear_model import LogisticRegression
@@ -324,7 +345,7 @@ def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0
     mean, scale = xs.mean(axis=0), xs.std(axis=0)
     scale[scale == 0] = 1.0
     lr = LogisticRegression(C=c, max_iter=2000)
-    lr.fit((xs - mean) / scale, y)
+    lr.fit((xs - mean) / scale, y, sample_weight=weight)
     return {"features": list(names), "mean": [round(float(v), 6) for v in mean],
             "scale": [round(float(v), 6) for v in scale], "coef": [round(float(v), 6) for v in lr.coef_[0]],
             "intercept": round(float(lr.intercept_[0]), 6), "threshold": threshold}
@@ -333,20 +354,33 @@ def fit(x: np.ndarray, y: np.ndarray, names: Sequence[str], threshold: float = 0
 # The features the shipped model uses: the "gap" features (this story vs the best other one on
 # title/entities) and the candidate count made the grouped-CV scores worse (docs/benchmarks.md).
 DEFAULT_FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
-                    "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members")
+                    "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "cross")
+
+
+PAIRS_WEIGHT = 1.0  # the SemEval pairs' total weight in the fit, against 1 for each stream set
 
 
 def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: StoryConfig,
                thresholds: Sequence[float], c: float = 1.0, names: Sequence[str] = DEFAULT_FEATURES,
-               kinds: Sequence[str] = ("embedding", "lexical"), min_precision: float = 0.95) -> tuple[dict, dict]:
-    """Fits both models on the training parts and picks each one's threshold on the same
-    training parts: the one with the best mean B³ F1 over them, among those with B³ precision
-    ≥ 0.95 on each when there is one. Returns (the JSON "models" object, the sweep)."""
-    xs, ys = zip(*(training_pairs(d, i, cfg) for d, i in parts), strict=True)
-    x, y = np.vstack(xs), np.concatenate(ys)
-    models = {"embedding": fit(x, y, names, c=c),
-              "lexical": fit(x, y, [n for n in names if n != "embedding_cos"], c=c)}
+               kinds: Sequence[str] = ("embedding", "lexical"), min_precision: float = 0.95,
+               pairs: Sequence[Pair] = (), pair_emb: np.ndarray | None = None) -> tuple[dict, dict]:
+    """Fits both models on the training parts (stream sets, and rated pairs when given: each
+    set weighs the same in total, the pairs ``PAIRS_WEIGHT``) and picks each one's threshold
+    on the same training data: the one with the best mean F1 over the sets (B³ for a stream,
+    pairwise for the pairs), among those with B³ precision ≥ ``min_precision`` on each stream
+    when there is one. Returns (the JSON "models" object, the sweep)."""
+    sets = [training_pairs(d, i, cfg) for d, i in parts]
+    if pairs:
+        sets.append(pair_rows(pairs, cfg, pair_emb))
+    x = np.vstack([xs for xs, _ in sets])
+    y = np.concatenate([ys for _, ys in sets])
+    w = np.concatenate([np.full(len(ys), (PAIRS_WEIGHT if pairs and k == len(sets) - 1 else 1.0) / max(1, len(ys)))
+                        for k, (_, ys) in enumerate(sets)])
+    w *= len(y) / w.sum()
+    models = {"embedding": fit(x, y, names, c=c, weight=w),
+              "lexical": fit(x, y, [n for n in names if n != "embedding_cos"], c=c, weight=w)}
     sweep: dict[str, dict[float, list[dict[str, float]]]] = {"embedding": {}, "lexical": {}}
+    gold = [p.label for p in pairs]
     for kind in kinds:
         for th in thresholds:
             m = dict(models)
@@ -356,6 +390,10 @@ def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: Story
             for docs, its in parts:
                 use = its if kind == "embedding" else [replace(it, embedding=None) for it in its]
                 res.append(scores(ours(docs, use, cfg, jm), {d.doc_id: d.gold for d in docs}))
+            if pairs:
+                pe = pair_emb if kind == "embedding" else None
+                pr = pair_scores(pair_decisions(pairs, cfg, jm, pe), gold)
+                res.append({"b3_f1": pr["f1"], "b3_p": 1.0, "pair_f1": pr["f1"], "pairs": True})
             sweep[kind][th] = res
         ok = [th for th, res in sweep[kind].items() if all(r["b3_p"] >= min_precision for r in res)]
         pool = ok or list(sweep[kind])

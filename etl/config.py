@@ -109,7 +109,8 @@ class StoryConfig:
     # that this, their own tuned threshold, lands on `threshold`
     lexical_threshold: float = 0.30
     feature_chars: int = 1500               # title + lead text for terms/entities/numbers
-    lead_chars: int = 300                   # title + lead text for the embedding
+    lead_chars: int = 600                   # title + lead text for the embedding (600: the multilingual
+                                            # calibration point, docs/stories.md)
     use_embedding: bool = True
     # two stories merge when one, compared with the other like an article, reaches this
     # probability (or the join bar, if higher): merging at the join bar itself folded ECB+'s

@@ -206,6 +206,7 @@ def _rebuild_profile(conn: Connection, story_id: int) -> None:
     for r in rows:
         item = Item(r.id, r.source_id, r.language, r.event_t, None, None, None, list(r.terms), list(r.entities),
                     list(r.numbers), np.asarray(r.embedding, dtype=np.float32) if r.embedding is not None else None,
-                    features.term_vector(r.title), features.term_vector(r.body or r.description))
+                    features.term_vector(r.title, lang=r.language),
+                    features.term_vector(r.body or r.description, lang=r.language))
         prof.add(item, profile_too=r.relation != Relation.NEAR_DUPLICATE)
     conn.execute(query("stories/save_profile"), [row_params(prof)])

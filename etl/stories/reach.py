@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from etl.config import StoryConfig
-from etl.stories import lexicon
 from etl.stories.index import CandidateIndex
 from etl.stories.profile import Item, Profile
 
@@ -25,8 +24,8 @@ REACH_MIN_NAME = 3  # letters: shorter names (initials, "EU") never make an olde
 
 def reach_names(art: Item) -> list[str]:
     """The article's names that may make an older story a candidate: long enough, and rare
-    in the language at large."""
-    return [e for e in art.entities if len(e) >= REACH_MIN_NAME and lexicon.is_rare(e, art.language)]
+    in the language at large (``Item.rare``, from ``etl.stories.features.names``)."""
+    return [e for e in art.entities if len(e) >= REACH_MIN_NAME and e in art.rare]
 
 
 class Reach:

@@ -1,11 +1,13 @@
 """What the matcher derives from a window's story profiles, kept from batch to batch: the
 candidate index, the story frequencies (IDF), the stories as arrays over word columns.
 
-IDF is *story frequency* in the window: a word most open stories share ("shooting", "police",
-"earthquake") says little about which one an article belongs to, and that is exactly what
-separates incidents that look alike. It is computed from the profiles the matcher holds and kept
-up to date as stories open and grow; the weights derived from it are refreshed when the number
-of stories has moved by 10% (so that the stories' weighted norms can be cached in between).
+A word's weight is its *story frequency* IDF in the window times its rarity in the window's
+languages at large. A word most open stories share ("shooting", "police", "earthquake") says
+little about which one an article belongs to, and that is exactly what separates incidents that
+look alike; a word common in the language ("the", "und", "ve") says nothing even when the window
+holds one story, as when a pair of articles is compared alone. The story frequencies are kept up
+to date as stories open and grow; the weights derived from them are refreshed when the number of
+stories has moved by 10% (so that the stories' weighted norms can be cached in between).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from etl.stories import lexicon
 from etl.stories.index import CandidateIndex
 from etl.stories.profile import Profile
 
 IDF_REFRESH = 0.1  # relative change in the number of stories that refreshes the IDF weights
+LEX_C = 8.0        # Zipf at which a word's background weight reaches 0 (the commonest function words)
 
 
 class StoryFrequency:
@@ -151,6 +155,16 @@ class StoryArrays:
     first_us: int
     last_us: int
     log_members: float
+    # the names most of the story's members carry (the event's protagonists), and every name
+    dominant: frozenset[str]
+    names: frozenset[str]
+
+
+def dominant_names(p: Profile) -> frozenset[str]:
+    """The names held by at least half of the story's members (at least one): who and where
+    the event is. A report of a twin event (the same boxer, another opponent) lacks some."""
+    bar = max(1.0, 0.5 * p.member_count)
+    return frozenset(e for e, n in p.entities.items() if n >= bar)
 
 
 class WindowState:
@@ -174,7 +188,8 @@ class WindowState:
         # None: changed since (by the matcher), to be recounted
         self.synced: dict[int, tuple[object, int] | None] = {}
         self.rows: dict[int, StoryArrays] = {}
-        self.idf2 = np.full(1024, np.nan)   # IDF² by word column; NaN: not weighted yet
+        self.idf2 = np.full(1024, np.nan)   # squared weight by word column; NaN: not weighted yet
+        self.langs: tuple[str, ...] = ()    # the languages the background weights are for
         self.dense = np.zeros(1024)         # scratch: one article field, scattered by column
         self.mark = np.zeros(1024)          # scratch: an article's entities / numbers
 
@@ -218,7 +233,8 @@ class WindowState:
                   sparse(self.lex, p.body), ent, num,
                   math.sqrt(sum(v * v for v in p.entities.values())),
                   math.sqrt(sum(v * v for v in p.numbers.values())),
-                  p.centroid, cnorm, micros(p.first), micros(p.last), math.log1p(p.member_count))
+                  p.centroid, cnorm, micros(p.first), micros(p.last), math.log1p(p.member_count),
+                  dominant_names(p), frozenset(p.entities))
         self.rows[p.story_id] = r
         self._fit()
         return r
@@ -234,9 +250,26 @@ class WindowState:
             self.dense = np.zeros(size)
             self.mark = np.zeros(size)
 
+    def use_languages(self, langs: Iterable[str]) -> None:
+        """The languages of the batch and its window: a word's background weight is its
+        rarity in the commonest of them (recomputed when they change)."""
+        langs = tuple(sorted(set(langs)))
+        if langs != self.langs:
+            self.langs = langs
+            self.idf2.fill(np.nan)
+
+    def background(self, word: str) -> float:
+        """How much a word may count (0–1) by its frequency in the window's languages at
+        large: ``max(0, LEX_C − Zipf) / LEX_C`` — "the", "und", "ve" weigh nothing in any of
+        them; 1 when none of the languages has a frequency list (the stream's IDF alone)."""
+        z = lexicon.stem_zipf(word, self.langs)
+        return 1.0 if z is None else max(0.0, LEX_C - z) / LEX_C
+
     def weights(self, idx: np.ndarray) -> np.ndarray:
-        """IDF² of the word columns ``idx``; the ones not weighted since the last reset get the
-        current frequencies' weight (:meth:`StoryFrequency.idf_of_count`, squared)."""
+        """Squared weights of the word columns ``idx``: the story-frequency IDF of the window
+        (:meth:`StoryFrequency.idf_of_count`) times the word's background weight
+        (:meth:`background`); the columns not weighted since the last reset are weighted with
+        the current frequencies."""
         self._fit()
         w = self.idf2[idx]
         miss = np.isnan(w)
@@ -245,7 +278,7 @@ class WindowState:
             cols = np.unique(idx[miss])
             sf = [freq.sf.get(words[i], 0) for i in cols.tolist()]
             table = {v: freq.idf_of_count(v) ** 2 for v in set(sf)}
-            self.idf2[cols] = [table[v] for v in sf]
+            self.idf2[cols] = [table[v] * self.background(words[i]) ** 2 for v, i in zip(sf, cols.tolist(), strict=True)]
             w = self.idf2[idx]
         return w
 
