@@ -63,7 +63,7 @@ INNER = {
     "fetch": ["urls", "schedule", "robots", "http", "archive"],
     "parse": ["dates", "feeds", "sitemaps", "extract", "warmup", "pool", "normalize"],
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
-              "backfills"],
+              "backfills", "unarchived"],
     "stories": ["features", "dedup", "attribution", "scoring", "decision", "assign"],
     "jobs": ["submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
              "maintenance", "metrics"],
