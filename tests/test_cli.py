@@ -106,8 +106,10 @@ def test_status_json_is_one_document_and_ok_when_healthy(engine: Engine) -> None
     result = _invoke(["status", "--json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["ok", "thresholds", "feeds", "ingest_errors"] and doc["ok"] is True
+    assert list(doc) == ["ok", "thresholds", "feeds", "ingest_errors", "archive", "run_notes"] and doc["ok"] is True
     assert [f["health"] for f in doc["feeds"]] == ["ok", "ok"]
+    assert doc["archive"] == {"hours": 24, "pages_unarchived": 0, "last_failure_at": None, "last_reason": None}
+    assert doc["run_notes"] == {"hours": 24, "count": 0, "latest": []}
 
 
 def test_usage_errors_exit_2_and_failures_exit_1(engine: Engine) -> None:
