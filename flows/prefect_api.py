@@ -382,6 +382,7 @@ def call_flow(flow: Callable[..., dict[str, Any]], **parameters: Any) -> FlowCal
             raise ApiUnavailable(f"the Prefect API at {url} is unreachable ({error}); nothing was run. "
                                  "Start it, or unset PREFECT_API_URL to run with a temporary local server")
     failure: BaseException | None = None
+    summary: dict[str, Any] | None
     with ApiWatch(url) as watch:
         try:
             summary = flow(**parameters)

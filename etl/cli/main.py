@@ -137,7 +137,8 @@ def _print_summary(summary: dict) -> None:
         f"({summary['feeds_failed']} failed), {summary['entries_seen']} entries seen, "
         f"{summary['articles_new']} new article(s), {summary['articles_updated']} updated, "
         f"{summary['errors']} error(s)"
-        + (f", {summary['pages_unarchived']} page(s) not archived" if summary.get("pages_unarchived") else "")
+        + (f", {summary['pages_unarchived']} page(s) not archived" if summary.get("pages_unarchived") else ""),
+        soft_wrap=True,  # one line, whatever the width: scripts and logs read it
     )
     if summary.get("runs_abandoned"):
         console.print(f"closed {len(summary['runs_abandoned'])} dead run(s) as abandoned "
