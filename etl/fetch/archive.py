@@ -266,9 +266,14 @@ def archive_fetch(settings: Settings, res: FetchResult, kind: ArchiveKind, accep
     except ArchiveWriteError:
         raise
     except Exception as exc:  # a bug of ours (the directory itself unusable raises OSError above)
-        log.exception("could not archive %s", res.final_url)
         kind_, why = describe_os_error(exc)
+        if kind_ not in _bugs_logged:  # its traceback once per process, not once per page
+            _bugs_logged.add(kind_)
+            log.exception("could not archive %s", res.final_url)
         raise ArchiveWriteError(why, kind_) from exc
+
+
+_bugs_logged: set[str] = set()
 
 
 def close_archives() -> None:

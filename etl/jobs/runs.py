@@ -144,8 +144,9 @@ class RunReport:
         if not self.counts.pages_unarchived:
             return []
         causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(self.archive.pages.items()))
-        return [f"{self.counts.pages_unarchived} page(s) loaded without their archive copy ({causes}): "
-                "they cannot be re-extracted; ingest_errors kind archive_failed lists them"]
+        return [f"{self.counts.pages_unarchived} page(s) loaded without their archive copy"
+                f"{f' ({causes})' if causes else ''}: they cannot be re-extracted; ingest_errors kind "
+                "archive_failed lists them"]
 
 
 # (engine, run id, report kind, table rows, note) → publishes the run's report somewhere.
