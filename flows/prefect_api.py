@@ -388,14 +388,17 @@ def call_flow(flow: Callable[..., dict[str, Any]], **parameters: Any) -> FlowCal
             summary = flow(**parameters)
         except Exception as exc:
             if not watch.is_api_error(exc):
-                raise
-            if watch.run_id is None:  # the API went away between the probe and the run's start
+                if not watch.lost:
+                    raise
+                failure, summary = exc, None  # it failed on its own, and Prefect missed things too
+            elif watch.run_id is None:  # the API went away between the probe and the run's start
                 raise ApiUnavailable(f"the Prefect API at {url} went away as the run started "
                                      f"({_one_line(exc)}); nothing was run") from exc
-            watch.missed(FINAL_STATE)
-            summary = watch.summary if watch.failure is None else None
-            if summary is None:
-                failure = watch.failure or exc
+            else:
+                watch.missed(FINAL_STATE)
+                summary = watch.summary if watch.failure is None else None
+                if summary is None:
+                    failure = watch.failure or exc
     if not watch.lost:
         return FlowCall(summary)
     watch.record_note()
@@ -406,6 +409,7 @@ def call_flow(flow: Callable[..., dict[str, Any]], **parameters: Any) -> FlowCal
 
 def warning_line(watch: ApiWatch, outcome: str) -> str:
     """The one stderr line: the run's outcome, the outage, what Prefect missed, where it is noted."""
-    return (f"newsetl: warning: run {watch.run_id} {outcome}, but the Prefect API at {watch.url} was "
-            f"{watch.outage()}: not recorded in Prefect: {', '.join(watch.what_missed())} "
-            f"(noted on ingestion_runs {watch.run_id})")
+    run = f"run {watch.run_id}" if watch.run_id is not None else "the run"
+    noted = f" (noted on ingestion_runs {watch.run_id})" if watch.run_id is not None else ""
+    return (f"newsetl: warning: {run} {outcome}, but the Prefect API at {watch.url} was {watch.outage()}: "
+            f"not recorded in Prefect: {', '.join(watch.what_missed())}{noted}")

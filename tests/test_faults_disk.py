@@ -187,6 +187,7 @@ def _metric(exposition: str, name: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_ingest_on_a_full_disk_exits_0_and_says_how_many_pages_were_not_archived(
         engine: Engine, prefect_harness: None, small_disk: Path, tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL

@@ -172,6 +172,7 @@ def test_the_prefect_api_killed_mid_run_costs_the_run_nothing_and_the_next_run_r
     assert again.artifact_key in {a["key"] for a in second.artifacts()}
 
 
+@pytest.mark.slow
 def test_an_api_down_at_the_start_stops_the_run_with_one_line(engine: Engine, tmp_path: Path) -> None:
     nowhere = f"http://127.0.0.1:{stack.free_port()}/api"  # nothing listens there
     sources = tmp_path / "sources.toml"
