@@ -115,7 +115,7 @@ def _exit_without_prefect(code: int, engine: Engine | None) -> None:
     """Ends the process once the run is recorded in PostgreSQL, without waiting for Prefect's
     background senders: with the API gone they would retry every queued task-run event (~7 s
     each) and log batch (~1 min each) before the interpreter could exit — measured: still at it
-    ten minutes after a 38-batch run had finished. What they hold cannot reach the API anyway;
+    27 minutes after a 38-batch run had finished (docs/faults.md). What they hold cannot reach the API anyway;
     the run's row notes that it was lost. Our own resources are closed first."""
     import sys
 
