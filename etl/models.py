@@ -248,6 +248,7 @@ class IngestErrorKind(StrEnum):
     ENTRY_REFUSED = "entry_refused"    # not loaded at all (e.g. a link over the length limit)
     VALUE_DROPPED = "value_dropped"    # loaded without one value (e.g. a year-0001 date)
     ROW_FAILED = "row_failed"          # its own load failed; the rest of its batch loaded
+    ARCHIVE_FAILED = "archive_failed"  # loaded, but its page could not be written to the WARC archive
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,9 @@ class RunCounts:
     articles_updated: int = 0
     duplicates: int = 0
     errors: int = 0
+    # pages loaded without their WARC copy (full disk, I/O error): not errors of the articles,
+    # but those pages cannot be re-extracted later (``ingestion_runs.pages_unarchived``)
+    pages_unarchived: int = 0
 
     def add(self, other: "RunCounts") -> None:
         _add_fields(self, other)
@@ -412,6 +416,7 @@ class PollResult:
     pending_validators: Validators | None = None
     errors: list[IngestError] = field(default_factory=list)  # entries refused, values dropped
     archived: ArchiveRef | None = None  # the response's WARC record, indexed with its chunk
+    unarchived: str | None = None       # why the response could not be archived (logged once per run)
 
 
 @dataclass
@@ -424,6 +429,7 @@ class BatchResult:
     new_ids: list[int] = field(default_factory=list)  # for the dedup/story stage
     deferred_feeds: list[int] = field(default_factory=list)  # pages left to another run
     errors: list[IngestError] = field(default_factory=list)  # rows refused or failed, values dropped
+    unarchived: int = 0  # pages loaded without their WARC copy (each one also in ``errors``)
     # busy seconds per step (fetch, archive, extract, load, index): where a batch's time goes
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -434,6 +440,7 @@ class BatchResult:
         self.unchanged += other.unchanged
         self.failed += other.failed
         self.duplicates += other.duplicates
+        self.unarchived += other.unarchived
         self.new_ids.extend(other.new_ids)
         self.errors.extend(other.errors)
 

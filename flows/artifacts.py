@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from etl import store
 from etl.jobs import runs
+from flows import prefect_api
 
 
 def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[str, Any]],
@@ -31,13 +32,20 @@ def publish_run_table(engine: Engine, run_id: int, kind: str, rows: list[dict[st
                    "duplicates (already stored, not fetched again, or unchanged), failed extractions.")
     if note:
         description += "\n\n" + note
+    watch = prefect_api.current()
+    if watch is not None and not watch.check():  # gone: Prefect's client would retry for a minute
+        watch.missed(prefect_api.ARTIFACT)
+        return None
     try:
         # Prefect types it as a UUID or, in async callers, a coroutine; flows here are sync.
         artifact_id = cast(UUID, create_table_artifact(table=rows, key=key, description=description))
         store.link_artifact(engine, run_id, key, artifact_id)
         return key
     except Exception as exc:  # the run's data is committed; the report is a convenience
-        get_run_logger().warning("could not publish the run artifact %s: %s", key, exc)
+        if watch is not None and watch.is_api_error(exc):
+            watch.missed(prefect_api.ARTIFACT)  # said once, with the rest Prefect missed
+        else:
+            get_run_logger().warning("could not publish the run artifact %s: %s", key, exc)
         return None
 
 

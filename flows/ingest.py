@@ -25,6 +25,7 @@ from etl.jobs.runs import run_record
 from etl.models import RunKind
 from etl.store import db
 from flows.artifacts import publish_run_table
+from flows.prefect_api import watch_run
 from flows.submit import as_tasks
 
 # Each unit is timed for the stage-duration histogram the run pushes (etl.jobs.metrics).
@@ -50,9 +51,11 @@ def ingest(
     settings = load_settings(sources_file)
     engine = db.get_engine(db.connect(settings))
     params = {"sources_file": str(settings.sources_file), "sources": sources or [], "force": force}
-    with pushed_after(engine, settings.pushgateway, "ingest"), \
+    # watch_run: should the Prefect API go away, the run goes on and its row says what Prefect missed
+    with watch_run() as api, pushed_after(engine, settings.pushgateway, "ingest"), \
             run_record(engine, RunKind(kind), params, report_kind="ingest", flow_run_id=flow_run.get_id(),
                        publish=publish_run_table) as run:
+        api.attach(engine, run.id)
         cycle = run_cycle(engine, settings, run_id=run.id, registry=load_sources(settings.sources_file),
                           slugs=sources or [], force=force, report=run.report,
                           submit=as_tasks(sync_sources, poll_due_chunk, process_batch, assign_stories))
@@ -60,5 +63,6 @@ def ingest(
     # runs_abandoned: dead runs this run closed (their leases and claims it took over)
     summary = {"run_id": run.id, **asdict(run.counts), "feeds_held": dict(cycle.held),
                "runs_abandoned": list(run.abandoned)}
+    api.deliver(summary)  # for `newsetl ingest`, should the engine fail to report the end
     get_run_logger().info("ingest finished: %s", summary)
     return summary

@@ -63,7 +63,7 @@ INNER = {
     "fetch": ["urls", "schedule", "robots", "http", "archive"],
     "parse": ["dates", "feeds", "sitemaps", "extract", "warmup", "pool", "normalize"],
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
-              "backfills"],
+              "backfills", "unarchived"],
     "stories": ["lexicon", "features", "dedup", "attribution", "profile", "index", "crosslingual", "model", "window", "reach",
                 "matcher", "snapshot", "repository", "engine", "memory", "postgres", "assign"],
     "jobs": ["submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",

@@ -106,8 +106,10 @@ def test_status_json_is_one_document_and_ok_when_healthy(engine: Engine) -> None
     result = _invoke(["status", "--json"])
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["ok", "thresholds", "feeds", "ingest_errors"] and doc["ok"] is True
+    assert list(doc) == ["ok", "thresholds", "feeds", "ingest_errors", "archive", "run_notes"] and doc["ok"] is True
     assert [f["health"] for f in doc["feeds"]] == ["ok", "ok"]
+    assert doc["archive"] == {"hours": 24, "pages_unarchived": 0, "last_failure_at": None, "last_reason": None}
+    assert doc["run_notes"] == {"hours": 24, "count": 0, "latest": []}
 
 
 def test_usage_errors_exit_2_and_failures_exit_1(engine: Engine) -> None:
@@ -282,3 +284,30 @@ def test_status_shows_the_rows_not_stored_as_they_came(engine: Engine) -> None:
     doc = json.loads(_invoke(["status", "--json"]).stdout)["ingest_errors"]
     assert doc["count"] == 2 and [e["kind"] for e in doc["latest"]] == ["value_dropped", "entry_refused"]
     assert set(doc["latest"][0]) == set(listings.INGEST_ERROR_KEYS)
+
+
+def test_status_shows_what_runs_could_not_do_or_report(engine: Engine) -> None:
+    """Pages not archived (a full disk) and run notes (the Prefect API lost): an ARCHIVE line and
+    NOTE lines in the table, ``archive`` and ``run_notes`` in the JSON; never an exit code."""
+    ok, _broken = _feeds(engine)
+    store.record_poll(engine, None, _outcome(ok.id, ok.url, None))
+    store.record_poll(engine, None, _outcome(_broken.id, _broken.url, None))
+    run_id = store.start_run(engine, models.RunKind.MANUAL, {})
+    store.record_ingest_errors(engine, run_id, [
+        models.IngestError(models.IngestErrorKind.ARCHIVE_FAILED, "ENOSPC: No space left on device",
+                           f"https://alpha.example/a/{i}", ok.id, ok.source_id) for i in range(3)])
+    store.finish_run(engine, run_id, models.RunCounts(articles_new=3, pages_unarchived=3),
+                     notes=["3 page(s) loaded without their archive copy (ENOSPC ×3)"])
+    store.add_run_note(engine, run_id, "Prefect API http://prefect:4200/api unreachable from …")
+    table = _invoke(["status"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "ARCHIVE 3 page(s) loaded without their archive copy in the last 24 h" in table.output
+    assert "ENOSPC: No space left on device" in table.output
+    assert f"NOTE run {run_id} (completed): Prefect API http://prefect:4200/api unreachable from …" in table.output
+    assert f"NOTE run {run_id} (completed): 3 page(s) loaded without their archive copy (ENOSPC ×3)" in table.output
+    doc = json.loads(_invoke(["status", "--json"]).stdout)
+    assert doc["archive"]["pages_unarchived"] == 3 and doc["archive"]["last_reason"] == "ENOSPC: No space left on device"
+    [note] = doc["run_notes"]["latest"]
+    assert list(note) == list(listings.RUN_NOTE_KEYS) and note["run_id"] == run_id and note["status"] == "completed"
+    assert note["notes"].splitlines() == ["3 page(s) loaded without their archive copy (ENOSPC ×3)",
+                                          "Prefect API http://prefect:4200/api unreachable from …"]

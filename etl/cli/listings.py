@@ -30,6 +30,7 @@ FEED_KEYS = ("source", "feed_url", "registry_url", "language", "active", "deacti
 ARTICLE_KEYS = ("article_id", "source", "language", "published_at", "extraction_status", "word_count",
                 "title", "url")
 INGEST_ERROR_KEYS = ("created_at", "kind", "source", "feed_url", "url", "detail")
+RUN_NOTE_KEYS = ("run_id", "kind", "status", "started_at", "finished_at", "notes")
 STORY_KEYS = ("story_id", "title", "first_published_at", "last_published_at", "first_seen_at", "last_seen_at",
               "article_count", "outlets", "languages")
 STORY_ARTICLE_KEYS = ("article_id", "relation", "relation_detail", "source", "source_name", "language",
@@ -94,6 +95,24 @@ def ingest_errors(engine: Engine, hours: int = 24, limit: int = 5) -> dict[str, 
         rows = conn.execute(query("cli/recent_ingest_errors"), {"hours": hours, "limit": limit}).mappings().all()
     return {"hours": hours, "count": rows[0]["total"] if rows else 0,
             "latest": [{k: r[k] for k in INGEST_ERROR_KEYS} for r in rows]}
+
+
+def archive_failures(engine: Engine, hours: int = 24) -> dict[str, Any]:
+    """Pages loaded without their archive copy in the last ``hours`` (a full disk, an I/O
+    error): they cannot be re-extracted later. Never a run failure, so this is where it shows."""
+    with engine.connect() as conn:
+        r = conn.execute(query("cli/recent_archive_failures"), {"hours": hours}).mappings().one()
+    return {"hours": hours, "pages_unarchived": int(r["pages_unarchived"]),
+            "last_failure_at": r["last_failure_at"], "last_reason": r["last_reason"]}
+
+
+def run_notes(engine: Engine, hours: int = 24, limit: int = 5) -> dict[str, Any]:
+    """Runs of the last ``hours`` whose row has notes: what they could not do or report though
+    their work went on (the Prefect API lost mid-run, pages not archived)."""
+    with engine.connect() as conn:
+        rows = conn.execute(query("cli/recent_run_notes"), {"hours": hours, "limit": limit}).mappings().all()
+    return {"hours": hours, "count": rows[0]["total"] if rows else 0,
+            "latest": [{k: r[k] for k in RUN_NOTE_KEYS} for r in rows]}
 
 
 def article_rows(engine: Engine, limit: int) -> list[dict[str, Any]]:

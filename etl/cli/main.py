@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import psycopg
 import typer
@@ -76,9 +76,59 @@ def ingest(
     """Run the ingest flow once: poll due feeds and load new articles."""
     from flows.ingest import ingest as ingest_flow
 
-    summary = ingest_flow(sources_file=str(sources_file) if sources_file else None,
-                          sources=source or [], force=force, kind="manual")
-    _print_summary(summary)
+    _run_flow(ingest_flow, sources_file=str(sources_file) if sources_file else None,
+              sources=source or [], force=force, kind="manual")
+
+
+def _run_flow(flow: Any, **parameters: Any) -> None:
+    """Runs a flow and prints its summary; the run's own outcome decides the exit code, whatever
+    became of the Prefect API (docs/faults.md): an API that is down at the start is one line
+    and exit 1, nothing run; one lost mid-run is one warning line, and what Prefect missed is
+    noted on the run's row."""
+    from flows import prefect_api
+
+    with _failures():
+        try:
+            call = prefect_api.call_flow(flow, **parameters)
+        except prefect_api.ApiUnavailable as exc:
+            typer.echo(f"newsetl: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        if call.summary is not None:
+            _print_summary(call.summary)
+        if call.warning:
+            typer.echo(call.warning, err=True)
+        if call.failure is not None:
+            if call.api_down:
+                typer.echo(f"newsetl: the run failed: {_first_line(call.failure)}", err=True)
+                _exit_without_prefect(1, call.engine)
+            raise call.failure
+    if call.api_down:
+        _exit_without_prefect(0, call.engine)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _exit_without_prefect(code: int, engine: Engine | None) -> None:
+    """Ends the process once the run is recorded in PostgreSQL, without waiting for Prefect's
+    background senders: with the API gone they would retry every queued task-run event (~7 s
+    each) and log batch (~1 min each) before the interpreter could exit — measured: still at it
+    27 minutes after a 38-batch run had finished (docs/faults.md). What they hold cannot reach the API anyway;
+    the run's row notes that it was lost. Our own resources are closed first."""
+    import sys
+
+    from etl.fetch.archive import close_archives
+    from etl.parse.pool import close_shared_pool
+
+    close_shared_pool()
+    close_archives()
+    if engine is not None:
+        engine.dispose()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_summary(summary: dict) -> None:
@@ -87,6 +137,8 @@ def _print_summary(summary: dict) -> None:
         f"({summary['feeds_failed']} failed), {summary['entries_seen']} entries seen, "
         f"{summary['articles_new']} new article(s), {summary['articles_updated']} updated, "
         f"{summary['errors']} error(s)"
+        + (f", {summary['pages_unarchived']} page(s) not archived" if summary.get("pages_unarchived") else ""),
+        soft_wrap=True,  # one line, whatever the width: scripts and logs read it
     )
     if summary.get("runs_abandoned"):
         console.print(f"closed {len(summary['runs_abandoned'])} dead run(s) as abandoned "
@@ -135,6 +187,7 @@ def reextract(
     since: Annotated[Optional[datetime], typer.Option("--since", help="Only articles published (else first seen) on or after this date.")] = None,
     until: Annotated[Optional[datetime], typer.Option("--until", help="Only articles published before this date.")] = None,
     source: Annotated[Optional[list[str]], typer.Option("--source", help="Only this source slug (repeatable).")] = None,
+    list_unarchived: Annotated[bool, typer.Option("--list-unarchived", help="Only list the selected articles that have no archived page (id, source, first seen, URL, why), one per line; re-extract nothing.")] = False,
 ) -> None:
     """Re-run extraction from the raw WARC archive (no network) and update rows idempotently."""
     from etl.jobs.reextract import reextract as run_reextract
@@ -142,9 +195,25 @@ def reextract(
     settings = load_settings()
     engine = db.get_engine(db.connect(settings))
     as_utc = lambda d: d.replace(tzinfo=UTC) if d and d.tzinfo is None else d  # noqa: E731
+    if list_unarchived:
+        for r in store.unarchived_articles(engine, as_utc(since), as_utc(until), source or []):
+            typer.echo("\t".join([str(r["id"]), r["source"], f"{r['first_seen_at'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+                                   r["url"], r["why"] or "no archived response"]))
+        return
     res = run_reextract(engine, settings, since=as_utc(since), until=as_utc(until), sources=source or [])
     console.print(f"{res.selected} archived article(s): {res.updated} updated, {res.unchanged} unchanged, "
-                  f"{res.failed} failed extraction, {res.missing} missing from the archive")
+                  f"{res.failed} failed extraction, {res.missing} missing from the archive", markup=False)
+    if res.unarchived:
+        filters = "".join([f" --since {_flag_time(since)}" if since else "",
+                           f" --until {_flag_time(until)}" if until else "", *(f" --source {s}" for s in source or [])])
+        console.print(f"{res.unarchived} article(s) of the selection have no archived page and were not "
+                      f"re-extracted; list them: newsetl reextract{filters} --list-unarchived",
+                      markup=False, highlight=False)
+
+
+def _flag_time(d: datetime) -> str:
+    """A date or time as the command line took it (for a command printed back to the user)."""
+    return f"{d:%Y-%m-%d}" if (d.hour, d.minute, d.second, d.microsecond) == (0, 0, 0, 0) else d.isoformat()
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (keys documented in docs/cli.md) instead of a table.")]
@@ -208,12 +277,14 @@ def status(
     with _failures():
         feeds = listings.feed_rows(_engine(), thresholds)
         errors = listings.ingest_errors(_engine())
+        archive = listings.archive_failures(_engine())
+        notes = listings.run_notes(_engine())
     alerting = [f for f in feeds if f["alerting"]]
     if as_json:
         render.print_json({"ok": not alerting,
                            "thresholds": {"max_failures": max_failures, "stale_hours": stale_hours},
                            "feeds": [render.pick(f, listings.FEED_KEYS) for f in feeds],
-                           "ingest_errors": errors})
+                           "ingest_errors": errors, "archive": archive, "run_notes": notes})
     else:
         console = Console()
         rows = []
@@ -237,6 +308,15 @@ def status(
                 where = e["url"] or e["feed_url"] or ""
                 console.print(f"  {e['kind']} {e['source'] or ''} {where[:60]}: {e['detail'][:120]}",
                               soft_wrap=True, markup=False, highlight=False)
+        if archive["pages_unarchived"]:
+            console.print(f"[yellow]ARCHIVE[/yellow] {archive['pages_unarchived']} page(s) loaded without their "
+                          f"archive copy in the last {archive['hours']} h, latest {_ago(archive['last_failure_at'])}: "
+                          f"{archive['last_reason']} (they cannot be re-extracted; newsetl reextract "
+                          "--list-unarchived lists them)", soft_wrap=True, highlight=False)
+        for n in notes["latest"]:
+            for line in (n["notes"] or "").splitlines():
+                console.print(f"NOTE run {n['run_id']} ({n['status']}): {line}", soft_wrap=True,
+                              markup=False, highlight=False)
         for f in alerting:
             console.print(f"[red]ALERT[/red] {f['source']} {f['feed_url']}: {'; '.join(f['problems'])}",
                           soft_wrap=True)

@@ -17,6 +17,7 @@ while streaming to enforce the size cap), so ``Content-Encoding`` is moved to
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -44,8 +45,33 @@ log = logging.getLogger(__name__)
 _TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
 
+class ArchiveWriteError(Exception):
+    """A response could not be appended (full disk, I/O error, permissions). The file is left
+    as it was before the attempt, so readers never meet half a record, and the next write tries
+    again: archiving resumes by itself when space returns. ``kind`` groups causes for logging
+    (``ENOSPC``, ``EIO``, ``EACCES``, …); ``str()`` is one line that says why."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+def describe_os_error(exc: BaseException) -> tuple[str, str]:
+    """(kind, one-line reason) of a write failure, e.g. ``('ENOSPC', 'ENOSPC: No space left on
+    device')``; the path is left out (it says nothing the archive directory does not)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        kind = errno.errorcode.get(exc.errno, f"errno {exc.errno}")
+        return kind, f"{kind}: {exc.strerror or os.strerror(exc.errno)}"
+    return type(exc).__name__, f"{type(exc).__name__}: {exc}"
+
+
 class WarcArchive:
-    """Rotating gzip WARC files under one directory; thread-safe, one file per process."""
+    """Rotating gzip WARC files under one directory; thread-safe, one file per process.
+
+    A write appends whole gzip members with unbuffered ``os.write`` calls; when one fails part
+    way (the disk filled up), the file is cut back to where the record started, so the file
+    stays a valid WARC for every reader. If even that fails, the file is closed and the next
+    write starts a new one."""
 
     def __init__(self, directory: Path, max_bytes: int = 1024**3, prefix: str = "newsetl") -> None:
         self.directory = Path(directory)
@@ -54,13 +80,13 @@ class WarcArchive:
         self._lock = threading.Lock()
         self._fh: BinaryIO | None = None
         self._name: str | None = None
+        self._size = 0  # bytes of whole records in the open file (the next record's offset)
         self._pid = 0
         self._seq = 0
         self._started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def _open_next(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
+        self._drop_file()
         if self._pid != os.getpid():  # a forked child never appends to its parent's file
             self._pid, self._seq = os.getpid(), 0
             self._started = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -70,25 +96,61 @@ class WarcArchive:
         name = f"{sub}/{self.prefix}-{self._started}-{host}-{self._pid}-{self._seq:05d}.warc.gz"
         path = self.directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "ab")  # noqa: SIM115 — kept open across writes, closed on rotate/close
+        # Unbuffered: a failed write leaves nothing behind in a buffer to be flushed later.
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 — kept open across writes, closed on rotate/close
         self._name = name
-        if self._fh.tell() == 0:
-            writer = WARCWriter(self._fh, gzip=True)
-            writer.write_record(writer.create_warcinfo_record(path.name, {
-                "software": f"newsetl/{__version__} (warcio)", "format": "WARC File Format 1.1",
-                "hostname": socket.gethostname(),
-            }))
+        self._size = os.fstat(self._fh.fileno()).st_size
+
+    def _drop_file(self) -> None:
+        """Closes the current file; one that never got a record (every write failed) is removed."""
+        if self._fh is not None:
+            try:
+                self._fh.close()
+                if self._size == 0 and self._name is not None:
+                    (self.directory / self._name).unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._fh = None
 
     def _current(self) -> tuple[BinaryIO, str]:
         if (self._fh is None or self._pid != os.getpid()
-                or self._fh.tell() >= self.max_bytes):
+                or self._size >= self.max_bytes):
             self._open_next()
         assert self._fh is not None and self._name is not None
         return self._fh, self._name
 
+    def _warcinfo(self) -> bytes:
+        assert self._name is not None
+        writer = WARCWriter(None, gzip=False)
+        return _gzip_member(writer.create_warcinfo_record(Path(self._name).name, {
+            "software": f"newsetl/{__version__} (warcio)", "format": "WARC File Format 1.1",
+            "hostname": socket.gethostname(),
+        }))
+
+    def _append(self, fh: BinaryIO, data: bytes) -> None:
+        """Appends ``data`` whole, or leaves the file as it was and raises."""
+        start = self._size
+        try:
+            view = memoryview(data)
+            while view:  # a full disk may take part of it before it refuses the rest
+                written = fh.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the file took no bytes")
+                view = view[written:]
+        except OSError:
+            try:
+                os.ftruncate(fh.fileno(), start)
+            except OSError:  # cannot even cut it back: leave this file, the next write opens another
+                log.warning("could not cut %s back to %d bytes after a failed write; starting a new file",
+                            self._name, start)
+                self._drop_file()
+            raise
+        self._size = start + len(data)
+
     def write(self, *, kind: ArchiveKind, url: str, status: int, headers: dict[str, str], body: bytes,
               request_headers: dict[str, str], fetched_at: datetime | None = None) -> ArchiveRef:
-        """Appends a response record and its request record; returns where the response is."""
+        """Appends a response record and its request record; returns where the response is.
+        Raises :class:`ArchiveWriteError` when they cannot be written (the file is unchanged)."""
         fetched_at = fetched_at or datetime.now(UTC)
         warc_date = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
@@ -120,11 +182,16 @@ class WarcArchive:
         )
         resp_gz, req_gz = _gzip_member(resp), _gzip_member(req)
         with self._lock:
-            fh, name = self._current()
-            offset = fh.tell()
-            fh.write(resp_gz)
-            fh.write(req_gz)
-            fh.flush()  # readers (reextract, another process) may look right after indexing
+            try:
+                fh, name = self._current()
+                # A new file starts with its warcinfo record, written with the first response so
+                # that a failure leaves no file with a header and nothing else to retry it.
+                head = self._warcinfo() if self._size == 0 else b""
+                self._append(fh, head + resp_gz + req_gz)
+            except OSError as exc:
+                kind_, why = describe_os_error(exc)
+                raise ArchiveWriteError(why, kind_) from exc
+            offset = self._size - len(req_gz) - len(resp_gz)
         length = len(resp_gz)
         return ArchiveRef(kind=kind, url=url, warc_file=name, offset=offset, length=length,
                           digest=resp.rec_headers.get_header("WARC-Payload-Digest") or "",
@@ -132,9 +199,7 @@ class WarcArchive:
 
     def close(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            self._drop_file()
 
     def __enter__(self) -> "WarcArchive":
         return self
@@ -186,8 +251,9 @@ def shared_archive(settings: Settings) -> WarcArchive | None:
 
 
 def archive_fetch(settings: Settings, res: FetchResult, kind: ArchiveKind, accept: str | None = None) -> ArchiveRef | None:
-    """Archives one fetch outcome if a response came back. Never raises: an archive problem
-    (full disk, permissions) is logged and must not cost the article."""
+    """Archives one fetch outcome if a response came back (None when there is none, or archiving
+    is off). Raises :class:`ArchiveWriteError` when it cannot be written — a full disk, an I/O
+    error, a bug — which the caller records: it must not cost the article."""
     archive = shared_archive(settings)
     if archive is None or res.status is None:
         return None
@@ -197,6 +263,22 @@ def archive_fetch(settings: Settings, res: FetchResult, kind: ArchiveKind, accep
     try:
         return archive.write(kind=kind, url=res.final_url, status=res.status, headers=dict(res.headers),
                              body=res.content or b"", request_headers=request_headers)
-    except Exception:
-        log.exception("could not archive %s", res.final_url)
-        return None
+    except ArchiveWriteError:
+        raise
+    except Exception as exc:  # a bug of ours (the directory itself unusable raises OSError above)
+        kind_, why = describe_os_error(exc)
+        if kind_ not in _bugs_logged:  # its traceback once per process, not once per page
+            _bugs_logged.add(kind_)
+            log.exception("could not archive %s", res.final_url)
+        raise ArchiveWriteError(why, kind_) from exc
+
+
+_bugs_logged: set[str] = set()
+
+
+def close_archives() -> None:
+    """Closes the process's archive files (they are written unbuffered: nothing is lost
+    without it; a process that exits without its atexit handlers calls it)."""
+    with _archives_lock:
+        for archive in _archives.values():
+            archive.close()

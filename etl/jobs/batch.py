@@ -77,6 +77,7 @@ class _Fetched:
     archived: ArchiveRef | None
     extraction: PageTicket  # already running in the worker pool
     seconds: tuple[float, float]  # fetching, archiving
+    unarchived: IngestError | None = None  # the page came back but could not be archived
 
 
 def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
@@ -93,10 +94,10 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
         page = fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
                              min_interval=item.min_request_interval, respect_robots=True)
         fetched = time.perf_counter()
-        archived = archiving.write_page(settings, page)
+        archived, unarchived = archiving.write_page(settings, page, item)
         archived_at = time.perf_counter()
         ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url), priority)
-        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched))
+        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched), unarchived)
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as threads:
@@ -254,10 +255,13 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
     pages = [f.page for f in fetched]
     with timed(times, "extract_wait"):
         extractions = [pool.result(f.extraction) for f in fetched]
-    errors: list[IngestError] = []
+    # Pages that could not be archived still load; each is recorded (which page, why) and counted.
+    errors: list[IngestError] = [f.unarchived for f in fetched if f.unarchived is not None]
     with timed(times, "normalize"):
         aligned = records_from(items, pages, extractions, errors)
-    return _store(engine, aligned, [f.archived for f in fetched], errors, times)
+    out = _store(engine, aligned, [f.archived for f in fetched], errors, times)
+    out.unarchived = sum(1 for f in fetched if f.unarchived is not None)
+    return out
 
 
 def load_pages(engine: Engine, settings: Settings, items: Sequence[WorkItem],

@@ -80,6 +80,7 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     # concurrent runs (other workers, other machines) never poll the same feed.
     started = time.perf_counter()
     times: dict[str, float] = {}
+    result.report.archive.directory = str(settings.archive_path)  # named when a write fails
     # Articles a dead run loaded but never gave a story go first, as they would have.
     with batch.timed(times, "catch_up"):
         catch_up_stories(engine, settings, run_id, submit, result)

@@ -115,6 +115,9 @@ class DatabaseCollector(Collector):
                                       "existing story (joined), by runs.", labels=[*run_labels, "result"])
         polls_total = CounterMetricFamily("newsetl_feed_polls", "Feed polls made by runs, by result (ok, failed).",
                                           labels=[*run_labels, "result"])
+        unarchived = CounterMetricFamily("newsetl_pages_unarchived", "Pages runs loaded without their WARC "
+                                         "archive copy (full disk, I/O error): they cannot be re-extracted.",
+                                         labels=run_labels)
         for r in runs:
             key = [r.kind, r.status]
             runs_total.add_metric(key, r.runs)
@@ -125,7 +128,8 @@ class DatabaseCollector(Collector):
             stories.add_metric([*key, "joined"], r.stories_joined)
             polls_total.add_metric([*key, "ok"], r.feeds_polled - r.feeds_failed)
             polls_total.add_metric([*key, "failed"], r.feeds_failed)
-        yield from (runs_total, articles, stories, polls_total)
+            unarchived.add_metric(key, r.pages_unarchived)
+        yield from (runs_total, articles, stories, polls_total, unarchived)
 
         yield _histogram("newsetl_feed_poll_duration_seconds", "Duration of feed polls, over the kept poll log "
                          "(feed_polls.duration_ms).", POLL_BUCKETS, polls)

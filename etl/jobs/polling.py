@@ -86,7 +86,7 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
-    archived = write_feed_response(settings, res)
+    archived, unarchived = write_feed_response(settings, res)
     if res.error_kind == ErrorKind.HOST_BACKOFF:  # parked by another thread meanwhile, or a hop's host
         parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
         if parked is not None:
@@ -163,7 +163,8 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
                            if res.status == 410 else None),
         entry_interval=gap, newest_entry_at=newest, feed_ttl=ttl, parsed=parsed_now,
     )
-    return PollResult(feed.slug, outcome, items, pending, errors=problems, archived=archived)
+    return PollResult(feed.slug, outcome, items, pending, errors=problems, archived=archived,
+                      unarchived=unarchived)
 
 
 def storable_entries(feed: FeedRow, entries: Sequence[FeedEntry]) -> tuple[list[FeedEntry], list[IngestError]]:

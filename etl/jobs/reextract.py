@@ -36,6 +36,7 @@ class ReextractResult:
     unchanged: int = 0      # same text (or a failed re-extraction that keeps the good row)
     failed: int = 0         # re-extraction produced no text
     missing: int = 0        # archive record unreadable (file gone, truncated)
+    unarchived: int = 0     # articles in the window with no archived page at all (not selected)
 
 
 def reextract(engine: Engine, settings: Settings, since: datetime | None = None,
@@ -49,7 +50,8 @@ def reextract(engine: Engine, settings: Settings, since: datetime | None = None,
     pool = pool or shared_pool(settings)
     batch_size = batch_size or settings.batch_size
     rows = store.archived_articles(engine, since, until, sources, only_failed)
-    result = ReextractResult(selected=len(rows))
+    result = ReextractResult(selected=len(rows),
+                             unarchived=store.unarchived_count(engine, since, until, sources, only_failed))
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
         jobs: list[PageJob] = []

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from etl import store
 from etl.models import (
     BatchResult,
+    IngestErrorKind,
     PollOutcome,
     PollResult,
     RunCounts,
@@ -79,6 +80,28 @@ class SourceTally:
         return rows
 
 
+class ArchiveTrouble:
+    """Logs each cause of archive failures once per run — a full disk is one warning, not one
+    per page — and counts the pages per cause. One per run (``RunReport.archive``), fed as the
+    run's results come back."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory  # the archive directory, named in the warning
+        self.logged: set[str] = set()
+        self.pages: dict[str, int] = {}  # cause (e.g. 'ENOSPC') → pages not archived
+
+    def failed(self, reason: str, what: str = "a page") -> None:
+        cause = reason.split(":", 1)[0]
+        if cause not in self.logged:
+            self.logged.add(cause)
+            where = f" under {self.directory}" if self.directory else ""
+            log.warning("archive: %s could not be written%s (%s); the run goes on without archive "
+                        "copies while this lasts (pages counted as pages_unarchived and listed in "
+                        "ingest_errors as archive_failed); logged once per run", what, where, reason)
+        if what == "a page":
+            self.pages[cause] = self.pages.get(cause, 0) + 1
+
+
 @dataclass
 class RunReport:
     """What a run did so far: the row's counts and the per-source tally. Filled as results
@@ -86,9 +109,12 @@ class RunReport:
 
     counts: RunCounts = field(default_factory=RunCounts)
     tally: SourceTally = field(default_factory=SourceTally)
+    archive: ArchiveTrouble = field(default_factory=ArchiveTrouble)
 
     def add_poll(self, res: PollResult) -> None:
         """A polled feed (a skipped one — host parked — is neither polled nor failed)."""
+        if res.unarchived:
+            self.archive.failed(res.unarchived, "a feed response")
         if res.outcome.skipped:
             return
         self.tally.add_poll(res.slug, res.outcome)
@@ -104,6 +130,23 @@ class RunReport:
         self.counts.articles_updated += out.updated
         self.counts.errors += out.failed
         self.counts.duplicates += out.duplicates
+        self.add_unarchived(out)
+
+    def add_unarchived(self, out: BatchResult) -> None:
+        """Pages the batch loaded without their archive copy: counted, each cause logged once."""
+        self.counts.pages_unarchived += out.unarchived
+        for e in out.errors:
+            if e.kind == IngestErrorKind.ARCHIVE_FAILED:
+                self.archive.failed(e.detail)
+
+    def notes(self) -> list[str]:
+        """What the row's ``notes`` say about the run's own work (archive trouble)."""
+        if not self.counts.pages_unarchived:
+            return []
+        causes = ", ".join(f"{cause} ×{n}" for cause, n in sorted(self.archive.pages.items()))
+        return [f"{self.counts.pages_unarchived} page(s) loaded without their archive copy"
+                f"{f' ({causes})' if causes else ''}: they cannot be re-extracted; ingest_errors kind "
+                "archive_failed lists them"]
 
 
 # (engine, run id, report kind, table rows, note) → publishes the run's report somewhere.
@@ -120,7 +163,8 @@ class Run:
     report_kind: str                    # 'ingest', 'backfill', 'maintenance': names the artifact
     report: RunReport = field(default_factory=RunReport)
     rows: list[dict[str, Any]] | None = None  # the published table; default: per-source tally
-    note: str = ""
+    note: str = ""                      # for the published report only
+    notes: list[str] = field(default_factory=list)  # the row's ``notes``: what the run could not do or report
     status: RunStatus = RunStatus.COMPLETED
     error: str | None = None
     abandoned: list[int] = field(default_factory=list)  # dead runs this run closed at its start
@@ -236,7 +280,8 @@ def run_record(engine: Engine, kind: RunKind, parameters: Mapping[str, Any], *, 
 
 
 def _close(engine: Engine, run: Run, publish: Publisher | None) -> None:
-    store.finish_run(engine, run.id, run.counts, status=run.status, error=run.error)
+    store.finish_run(engine, run.id, run.counts, status=run.status, error=run.error,
+                     notes=[*run.report.notes(), *run.notes])
     if publish is None:
         return
     try:

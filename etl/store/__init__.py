@@ -34,6 +34,7 @@ from etl.store.queries import query
 from etl.store.runs import (
     RunningRun,
     abandon_runs,
+    add_run_note,
     add_story_counts,
     finish_run,
     heartbeat,
@@ -46,9 +47,10 @@ from etl.store.runs import (
     start_run,
 )
 from etl.store.sources import sync_sources
+from etl.store.unarchived import unarchived_articles, unarchived_count
 
 __all__ = [
-    "RunningRun", "abandon_runs", "heartbeat", "held_feeds", "prune_ingest_errors", "record_ingest_errors",
+    "RunningRun", "abandon_runs", "add_run_note", "heartbeat", "unarchived_articles", "unarchived_count", "held_feeds", "prune_ingest_errors", "record_ingest_errors",
     "running_runs",
     "unstoried_articles",
     "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",

@@ -91,10 +91,19 @@ def unstoried_articles(engine: Engine, since: datetime, run_id: int | None = Non
 
 @retry_transient("finishing the run's row")
 def finish_run(engine: Engine, run_id: int, counts: RunCounts, status: RunStatus = RunStatus.COMPLETED,
-               error: str | None = None) -> None:
+               error: str | None = None, notes: Sequence[str] = ()) -> None:
+    """``notes``: lines for the row's ``notes`` (what the run could not do or report), after any
+    the run added while it went on."""
     with engine.begin() as conn:
         conn.execute(query("finish_run"), {"run_id": run_id, "status": status, "error": error,
-                                            **asdict(counts)})
+                                            "notes": "\n".join(notes) or None, **asdict(counts)})
+
+
+@retry_transient("adding a note to the run's row")
+def add_run_note(engine: Engine, run_id: int, note: str) -> None:
+    """Adds a line to the run's ``notes``, e.g. what Prefect did not get when its API went away."""
+    with engine.begin() as conn:
+        conn.execute(query("add_run_note"), {"run_id": run_id, "note": note})
 
 
 

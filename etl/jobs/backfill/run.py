@@ -35,11 +35,13 @@ from etl.jobs.backfill.plan import (
     resolve_sources,
 )
 from etl.jobs.reextract import reextract
+from etl.jobs.runs import ArchiveTrouble
 from etl.jobs.submit import Submit, run_now
 from etl.models import (
     ErrorKind,
     FeedEntry,
     FetchResult,
+    IngestErrorKind,
     RunCounts,
     SourceCounts,
     WindowStatus,
@@ -62,6 +64,7 @@ class WindowResult:
     fetched: int = 0
     by_source: dict[str, SourceCounts] = field(default_factory=dict)
     error: str | None = None
+    unarchived: list[str] = field(default_factory=list)  # why, for each page loaded without its archive copy
 
     def counts(self) -> SourceCounts:
         total = SourceCounts()
@@ -158,6 +161,7 @@ def _load_window(engine: Engine, fetcher: Fetcher | None, settings: Settings, sp
                 assert fetcher is not None
                 out = batch.process_batch(engine, fetcher, settings, todo, run_id=run_id)
             store.record_ingest_errors(engine, run_id, out.errors)
+            result.unarchived.extend(e.detail for e in out.errors if e.kind == IngestErrorKind.ARCHIVE_FAILED)
             inserted, updated, unchanged, duplicates, new_ids = (
                 out.inserted, out.updated, out.unchanged, out.duplicates, out.new_ids)
             failed = out.failed
@@ -224,7 +228,8 @@ class BackfillResult:
         return RunCounts(entries_seen=self.plan.total_candidates, articles_new=t.new,
                                articles_updated=t.updated, duplicates=t.duplicates,
                                errors=t.failed + len(self.plan.errors)
-                               + sum(1 for w in self.windows if w.status == WindowStatus.FAILED))
+                               + sum(1 for w in self.windows if w.status == WindowStatus.FAILED),
+                               pages_unarchived=sum(len(w.unarchived) for w in self.windows))
 
     def summary(self) -> dict[str, Any]:
         t = self.total()
@@ -260,9 +265,12 @@ def run_backfill(engine: Engine, settings: Settings, spec: BackfillSpec, run_id:
         progress.planned(plan, todo)
         pending = {w.unit for w in todo}
         results = [WindowResult(w.unit, WindowStatus.SKIPPED) for w in plan.windows if w.unit not in pending]
+        archive = ArchiveTrouble(str(settings.archive_path))  # a full disk: one warning per run
         for window in todo:
             res = submit(run_window, engine, fetcher, settings, spec, window, sources, run_id,
                          plan_complete=plan.complete, on_items=progress.items_done).result()
+            for why in res.unarchived:
+                archive.failed(why)
             results.append(res)
             progress.window_done(res)
     by_source: dict[str, SourceCounts] = {}

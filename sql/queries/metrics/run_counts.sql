@@ -10,7 +10,8 @@ SELECT kind, status,
        coalesce(sum(feeds_polled), 0)::bigint                AS feeds_polled,
        coalesce(sum(feeds_failed), 0)::bigint                AS feeds_failed,
        coalesce(sum(stories_new), 0)::bigint                 AS stories_new,
-       coalesce(sum(stories_joined), 0)::bigint              AS stories_joined
+       coalesce(sum(stories_joined), 0)::bigint              AS stories_joined,
+       coalesce(sum(pages_unarchived), 0)::bigint            AS pages_unarchived
   FROM ingestion_runs
  WHERE status <> 'running'
  GROUP BY kind, status
