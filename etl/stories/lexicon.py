@@ -83,7 +83,7 @@ def _stem_table(lang: str) -> dict[str, float] | None:
 
 
 def known(lang: str | None) -> bool:
-    return bool(lang) and _freqs(lang) is not None  # type: ignore[arg-type]
+    return lang is not None and _freqs(lang) is not None
 
 
 def word_zipf(lowered: str, lang: str | None) -> float | None:

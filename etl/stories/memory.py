@@ -162,9 +162,9 @@ class MemoryRepository:
             self.stories_[into].members |= moved
         for link in writes.links:
             key = (link.story_id, link.related_id)
-            old = self.links.get(key)
-            if old is None or link.score > old.score:
-                self.links[key] = StoryLink(key[0], key[1], old.kind if old else link.kind, link.score)
+            had = self.links.get(key)
+            if had is None or link.score > had.score:
+                self.links[key] = StoryLink(key[0], key[1], had.kind if had else link.kind, link.score)
         self.assigned.update(writes.assigned)
         for p in writes.profiles:
             self.stories_[p.story_id].profile = stored_form(p)

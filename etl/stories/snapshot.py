@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import cast
 from dataclasses import dataclass
@@ -71,7 +71,8 @@ def row_params(p: Profile) -> dict[str, object]:
 
 
 def decode(member_count: int, terms: dict, entities: dict, numbers: dict, centroid: object,
-           embedded_count: int, languages: object, source_ids: object, title: dict, body: dict) -> StoredProfile:
+           embedded_count: int, languages: Iterable[str], source_ids: Iterable[int], title: dict,
+           body: dict) -> StoredProfile:
     """A stored row, as the driver returns its columns."""
     vec = None
     if centroid is not None:
@@ -79,7 +80,7 @@ def decode(member_count: int, terms: dict, entities: dict, numbers: dict, centro
         vec.flags.writeable = False
     return StoredProfile(
         member_count, MappingProxyType(terms), MappingProxyType(entities), MappingProxyType(numbers), vec,
-        embedded_count, frozenset(languages), frozenset(source_ids),  # type: ignore[arg-type]
+        embedded_count, frozenset(languages), frozenset(source_ids),
         MappingProxyType(title), MappingProxyType(body))
 
 
