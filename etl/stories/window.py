@@ -190,6 +190,7 @@ class WindowState:
         self.rows: dict[int, StoryArrays] = {}
         self.idf2 = np.full(1024, np.nan)   # squared weight by word column; NaN: not weighted yet
         self.langs: tuple[str, ...] = ()    # the languages the background weights are for
+        self.bg = np.full(1024, np.nan)     # squared background weight by word column
         self.dense = np.zeros(1024)         # scratch: one article field, scattered by column
         self.mark = np.zeros(1024)          # scratch: an article's entities / numbers
 
@@ -244,9 +245,11 @@ class WindowState:
         n = max(len(self.lex), len(self.ent), len(self.num))
         if n > len(self.idf2):
             size = max(n, 2 * len(self.idf2))
-            idf2 = np.full(size, np.nan)
-            idf2[:len(self.idf2)] = self.idf2
-            self.idf2 = idf2
+            for name in ("idf2", "bg"):
+                old = getattr(self, name)
+                grown = np.full(size, np.nan)
+                grown[:len(old)] = old
+                setattr(self, name, grown)
             self.dense = np.zeros(size)
             self.mark = np.zeros(size)
 
@@ -257,6 +260,7 @@ class WindowState:
         if langs != self.langs:
             self.langs = langs
             self.idf2.fill(np.nan)
+            self.bg.fill(np.nan)
 
     def background(self, word: str) -> float:
         """How much a word may count (0–1) by its frequency in the window's languages at
@@ -278,7 +282,13 @@ class WindowState:
             cols = np.unique(idx[miss])
             sf = [freq.sf.get(words[i], 0) for i in cols.tolist()]
             table = {v: freq.idf_of_count(v) ** 2 for v in set(sf)}
-            self.idf2[cols] = [table[v] * self.background(words[i]) ** 2 for v, i in zip(sf, cols.tolist(), strict=True)]
+            bg = self.bg[cols]
+            unknown = np.isnan(bg)
+            if unknown.any():  # (the background weights last until the languages change)
+                fresh = cols[unknown]
+                self.bg[fresh] = [self.background(words[i]) ** 2 for i in fresh.tolist()]
+                bg = self.bg[cols]
+            self.idf2[cols] = np.array([table[v] for v in sf]) * bg
             w = self.idf2[idx]
         return w
 
