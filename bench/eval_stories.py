@@ -121,6 +121,11 @@ def main() -> None:
         docs = sd.load(name)
         emb = sd.embed(docs, cfg) if cfg.use_embedding else None
         sets[name] = (docs, sd.items(docs, cfg, emb), sd.folds(docs, args.folds))
+    stress = {}
+    for name in sd.STRESS:  # scored with each fold's model on the fold's MEANTIME articles
+        docs = sd.load(name)
+        emb = sd.embed(docs, cfg) if cfg.use_embedding else None
+        stress[name] = (docs, sd.items(docs, cfg, emb), sets["meantime"][2])
     pairs = sd.load_pairs()
     pair_emb = sd.pair_embeddings(pairs, cfg) if cfg.use_embedding else None
     pair_fold = [g % args.folds for g in sd.pair_groups(pairs)]
@@ -154,11 +159,16 @@ def main() -> None:
             if not cfg.use_embedding:
                 tits = [replace(it, embedding=None) for it in tits]
             cv_preds[name].append(sd.ours(tdocs, tits, fold_cfg, jm))
+        for name, (docs, its, fs) in stress.items():
+            tdocs, tits = sd.subset(docs, its, fs[k], inside=True)
+            if not cfg.use_embedding:
+                tits = [replace(it, embedding=None) for it in tits]
+            cv_preds.setdefault(name, []).append(sd.ours(tdocs, tits, fold_cfg, jm))
         scored = [i for i, f in enumerate(pair_fold) if f == k]
         for i, d in zip(scored, sd.pair_decisions([pairs[i] for i in scored], fold_cfg, jm,
                                                   pair_emb[scored] if pair_emb is not None else None), strict=True):
             pair_pred[i] = d
-    for name, (docs, _its, fs) in sets.items():
+    for name, (docs, _its, fs) in {**sets, **stress}.items():
         gold = {d.doc_id: d.gold for d in docs}
         ours = pooled(cv_preds[name])
         base_full = sd.baseline(docs, BASELINE_TH, cfg.window_hours)
@@ -179,7 +189,8 @@ def main() -> None:
             "best_baseline_fold_streams": max(per_fold.items(), key=lambda kv: kv[1]["b3_f1"])[0],
             "best_baseline_whole_set": max(full.items(), key=lambda kv: kv[1]["b3_f1"])[0],
             "errors": sd.errors(ours, docs)}
-        if name == "meantime":
+        report["sets"][name]["stress"] = name in stress
+        if name.startswith("meantime"):
             report["sets"][name]["versions_together"] = sd.versions_together(ours, docs)
             report["sets"][name]["baseline_versions_together"] = sd.versions_together(
                 pooled(base_folds[report["sets"][name]["best_baseline_fold_streams"]]), docs)
@@ -205,7 +216,8 @@ def print_table(report: dict) -> None:
         return (f"  {label:<34} B3 P {s['b3_p']:.3f} R {s['b3_r']:.3f} F1 {s['b3_f1']:.3f} | "
                 f"pairwise P {s['pair_p']:.3f} R {s['pair_r']:.3f} F1 {s['pair_f1']:.3f} | {s['stories']} stories")
     for name, r in report["sets"].items():
-        print(f"{name}: {r['articles']} articles, {r['events']} events")
+        print(f"{name}: {r['articles']} articles, {r['events']} events"
+              + (" (stress line, synthetic dates: scored, never trained on)" if r.get("stress") else ""))
         print(row(f"ours, {report['config']['folds']}-fold grouped CV", r["ours_cv"]))
         bf, bw = r["best_baseline_fold_streams"], r["best_baseline_whole_set"]
         print(row(f"baseline th {bf} (fold streams, best)", r["baseline_fold_streams"][str(bf)]))

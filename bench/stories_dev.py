@@ -45,6 +45,11 @@ DATA = next((p / "shared" / "data" / "stories" for p in ROOT.parents if (p / "sh
             ROOT.parent / "shared" / "data" / "stories")
 SETS = {"ecbplus": "ecbplus-dev.jsonl", "gvc": "gvc-train.jsonl", "meantime": "meantime-dev.jsonl"}
 PAIRS = "semeval-pairs-dev.jsonl"
+# a stress line, scored beside the dev sets, never trained on: MEANTIME with each corpus's
+# articles one day apart in their order — a daily company-news stream, where every window
+# holds other events about the same company (what unseen company news did to the stories:
+# a month of market reports chained into one). Synthetic dates: never instead of a dev set.
+STRESS = {"meantime-dense": "meantime-dev.jsonl"}
 BASE = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
@@ -72,7 +77,7 @@ def _time_of_day(day: str, doc_id: str) -> datetime:
 
 def load(name: str) -> list[Doc]:
     """The set's documents in publication order (time, doc_id)."""
-    rows = [json.loads(line) for line in (DATA / SETS[name]).open(encoding="utf-8")]
+    rows = [json.loads(line) for line in (DATA / {**SETS, **STRESS}[name]).open(encoding="utf-8")]
     docs: list[Doc] = []
     if name == "ecbplus":
         rng = random.Random(7)
@@ -83,6 +88,17 @@ def load(name: str) -> list[Doc]:
             t = start[r["topic"]] + timedelta(minutes=rng.randrange(24 * 60))
             docs.append(Doc(r["doc_id"], r["cluster_id"], str(r["topic"]), t, outlet, r.get("language") or "en",
                             r["first_sentence"].strip(), r["body"].strip()))
+    elif name == "meantime-dense":
+        order: dict[str, list[str]] = defaultdict(list)
+        for r in sorted(rows, key=lambda r: (r["published"], r["article_id"])):
+            if r["article_id"] not in order[r["corpus"]]:
+                order[r["corpus"]].append(r["article_id"])
+        day_of = {a: i for arts in order.values() for i, a in enumerate(arts)}
+        for r in rows:
+            day = (BASE + timedelta(days=day_of[r["article_id"]])).date().isoformat()
+            docs.append(Doc(r["doc_id"], r["cluster_id"], r["article_id"], _time_of_day(day, r["doc_id"]),
+                            f"wikinews-{r['language']}", r["language"], (r.get("title") or "").strip(),
+                            r["text"].strip()))
     elif name == "gvc":
         for r in rows:
             docs.append(Doc(r["doc_id"], r["incident_id"], r["incident_id"], _time_of_day(r["published"], r["doc_id"]),

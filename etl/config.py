@@ -124,6 +124,11 @@ class StoryConfig:
     reach_max_stories: int = 2
     reach_horizon_days: float = 365.0       # rarity is counted over this many days of stories
     reach_probability: float = 0.75         # the join bar for a story found by the long reach
+    # a story's span grows with identity evidence: an article more than `span_hours` after a
+    # story's first article joins it only at `span_probability`, unless they share a name rare
+    # in the language that few stories hold (the long reach's notion of a rare name)
+    span_hours: float = 24.0
+    span_probability: float = 0.95
     # related, not merged: a candidate story the article did not join is linked to the
     # article's story when the model gives it at least this probability (story_links)
     link_probability: float = 0.3

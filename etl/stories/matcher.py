@@ -246,19 +246,44 @@ class Matcher:
                 "log_members": np.array([r.log_members for r in cands.rows]),
                 "cross": np.array([1.0 if self.cross_lingual(art, p) else 0.0 for p in cands.profs])}
 
-    def _reach_bar(self, art: Item, profs: Sequence[Profile], prob: np.ndarray, threshold: float) -> np.ndarray:
-        """The probabilities with those of long-reach stories (ended before the article's
-        window) below ``cfg.reach_probability`` zeroed: a story weeks old is joined only on
-        strong evidence."""
-        if self.reach is None:
-            return prob
-        bar = max(threshold, self.cfg.reach_probability)
-        edge = art.time - timedelta(hours=self.cfg.window_hours)
+    def _bars(self, art: Item, profs: Sequence[Profile], prob: np.ndarray, threshold: float) -> np.ndarray:
+        """The probabilities, with those of stories that may only grow on stronger evidence
+        zeroed when below their bar:
+
+        * a long-reach story (it ended before the article's window): ``cfg.reach_probability``
+          — a story weeks old is joined only on strong evidence;
+        * a story whose first article is more than ``cfg.span_hours`` older than this one,
+          unless the two share *identity evidence* (a name rare in the language that few
+          stories of the stream hold): ``cfg.span_probability``. A story's span grows with
+          the event's own names, not with a topic's daily news (a month of market reports,
+          a bankruptcy then the rescue plan)."""
+        cfg = self.cfg
+        edge = art.time - timedelta(hours=cfg.window_hours)
+        late = art.time - timedelta(hours=cfg.span_hours)
         out = prob.copy()
         for i, p in enumerate(profs):
-            if p.last < edge and out[i] < bar:
+            if p.last < edge and self.reach is not None:
+                bar = max(threshold, cfg.reach_probability)
+            elif p.first < late and not self.identity(art, p):
+                bar = max(threshold, cfg.span_probability)
+            else:
+                continue
+            if out[i] < bar:
                 out[i] = 0.0
         return out
+
+    def identity(self, art: Item, p: Profile) -> bool:
+        """Whether the article shares with the story a name that is rare in the language and
+        held by at most ``cfg.reach_max_stories`` stories (the window's, and the long reach's
+        horizon when there is one)."""
+        for e in art.rare:
+            if e in p.entities:
+                n = len(self.index.entities.get(e, ()))
+                if self.reach is not None:
+                    n += self.reach.counts.get(e, 0)
+                if n <= self.cfg.reach_max_stories:
+                    return True
+        return False
 
     @staticmethod
     def cross_lingual(art: Item, p: Profile) -> bool:
@@ -266,7 +291,7 @@ class Matcher:
 
     def decide(self, art: Item, profs: Sequence[Profile] | None = None) -> Decision:
         """The story to join: the most probable candidate, in any language, if it clears the
-        model's threshold (the long reach's older stories: ``cfg.reach_probability``)."""
+        model's threshold (or the higher bar of an older story: :meth:`_bars`)."""
         profs = self.candidates(art) if profs is None else profs
         if not profs:
             return Decision(None, None, None)
@@ -275,7 +300,7 @@ class Matcher:
         raw = model.probability(x)
         order = np.argsort(-raw, kind="stable")[:3]
         near = tuple((profs[i].story_id, float(raw[i])) for i in order.tolist())
-        prob = self._reach_bar(art, profs, raw, model.threshold)
+        prob = self._bars(art, profs, raw, model.threshold)
         k = int(np.argmax(prob))  # ties: the lowest story id (profiles are in id order)
         if prob[k] >= model.threshold:
             method = MatchMethod.EMBEDDING if model.embedding_share(x[k]) else MatchMethod.LEXICAL
