@@ -139,6 +139,9 @@ def test_stories_that_converge_are_merged_and_readers_can_follow(engine: Engine)
     stories.StoryStage(engine, cfg, never).assign(first.new_ids)
     before = _story_of(engine)
     assert len(set(before.values())) == 2
+    with engine.connect() as conn:  # kept apart, but linked: the model found them close
+        links = conn.execute(text("SELECT story_id, related_story_id, kind FROM warehouse.story_links")).all()
+    assert [tuple(r) for r in links] == [(max(before.values()), min(before.values()), "related")]
     older = min(before.values())
     # then the shipped model: a third report joins one, and the two converge
     third = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/quake", *QUAKE[2], 2)])
@@ -168,6 +171,28 @@ def test_stories_that_converge_are_merged_and_readers_can_follow(engine: Engine)
         time.sleep(0.2)
     assert changed == [max(before.values())]
     assert before_merge == 0
+    with engine.connect() as conn:  # the link between the two merged stories went with the merge
+        assert conn.execute(text("SELECT count(*) FROM warehouse.story_links")).scalar_one() == 0
+
+
+def test_related_stories_are_linked_not_merged_and_a_quiet_one_is_a_follow_up() -> None:
+    """With a bar no article clears, every report opens its own story; the model's close
+    candidates become links: ``related`` when the other story is still running, ``follow_up``
+    when it had gone quiet for ``follow_up_hours``; an unrelated story gets no link."""
+    cfg = StoryConfig(use_embedding=False)
+    shipped = load_models()
+    never = model.JoinModels(replace(shipped.embedding, threshold=1.01),
+                             replace(shipped.lexical, threshold=1.01), "never")
+    q1, q2, q3, bank = _items(cfg)
+    late = replace(q3, id=10, time=T0 + timedelta(hours=40))  # the quake, 40 h later
+    repo = cluster([q1, replace(q2, time=T0 + timedelta(minutes=30)), bank, late], cfg, never)
+    story = repo.story_of()
+    assert len(set(story.values())) == 4
+    links = {(link.story_id, link.related_id): link.kind for link in repo.links.values()}
+    assert links[(story[q2.id], story[q1.id])] == "related"
+    assert links[(story[late.id], story[q1.id])] == "follow_up"
+    assert not any(story[bank.id] in pair for pair in links)
+    assert all(link.score >= cfg.link_probability for link in repo.links.values())
 
 
 def test_an_article_whose_text_changed_is_placed_again(engine: Engine) -> None:
