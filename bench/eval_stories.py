@@ -105,6 +105,8 @@ def main() -> None:
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
     ap.add_argument("--no-train-pairs", action="store_true",
                     help="fit on the stream sets only (default: the SemEval pairs of the training folds too)")
+    ap.add_argument("--stream-rounds", type=int, default=sd.STREAM_ROUNDS,
+                    help="refit on the engine's own decisions on the training streams this many times")
     ap.add_argument("--pairs-weight", type=float, default=sd.PAIRS_WEIGHT,
                     help="the pairs' total weight in the fit, against 1 for each stream set")
     ap.add_argument("--write-model", action="store_true",
@@ -112,6 +114,7 @@ def main() -> None:
     args = ap.parse_args()
     sd.MERGE = not args.no_merge
     sd.PAIRS_WEIGHT = args.pairs_weight
+    sd.STREAM_ROUNDS = args.stream_rounds
     cfg = StoryConfig(use_embedding=not args.no_embedding, reach_days=args.reach_days,
                       reach_max_stories=args.reach_max_stories, reach_probability=args.reach_probability)
     sd.REACH_TRAIN = args.reach_train
@@ -133,7 +136,7 @@ def main() -> None:
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
                                "features": args.features.split(","), "min_precision": args.min_precision,
                                "merge": sd.MERGE, "train_pairs": not args.no_train_pairs,
-                               "pairs_weight": sd.PAIRS_WEIGHT,
+                               "pairs_weight": sd.PAIRS_WEIGHT, "stream_rounds": sd.STREAM_ROUNDS,
                                "window_hours": cfg.window_hours, "reach_days": cfg.reach_days,
                                "reach_max_stories": cfg.reach_max_stories,
                                "reach_probability": cfg.reach_probability, "reach_train": sd.REACH_TRAIN},

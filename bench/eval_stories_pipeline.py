@@ -9,7 +9,7 @@ PostgreSQL database, and the stories are scored against ``cluster_id``: B-cubed 
 recall and F1, and pairwise F1.
 
     TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/eval_stories_pipeline.py [--no-embedding] [--threshold 0.35]
+        .venv/bin/python bench/eval_stories_pipeline.py [--no-embedding]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from etl.fetch.http import Fetcher  # noqa: E402
 from etl.jobs.cycle import run_cycle  # noqa: E402
 from etl.store import db, migrations  # noqa: E402
 from etl.stories.features import sentences  # noqa: E402
+from etl.stories.model import load_models  # noqa: E402
 from tests.webserver import TestWeb, static  # noqa: E402
 
 DATA = next((p / "shared" / "data" / "stories" / "ecbplus-dev.jsonl" for p in ROOT.parents
@@ -147,14 +148,11 @@ def run(db_url: str, rows: list[dict], cfg: StoryConfig) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-embedding", action="store_true")
-    ap.add_argument("--threshold", type=float)
     ap.add_argument("--window-hours", type=float)
     args = ap.parse_args()
     cfg = StoryConfig()
     if args.no_embedding:
         cfg = replace(cfg, use_embedding=False)
-    if args.threshold is not None:
-        cfg = replace(cfg, threshold=args.threshold)
     if args.window_hours is not None:
         cfg = replace(cfg, window_hours=args.window_hours)
     rows = [json.loads(line) for line in DATA.open(encoding="utf-8")]
@@ -171,7 +169,7 @@ def main() -> None:
         db.get_engine(url).dispose()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(json.dumps({"config": {"threshold": cfg.threshold, "window_hours": cfg.window_hours,
+    print(json.dumps({"config": {"model": load_models().version, "window_hours": cfg.window_hours,
                                  "embedding": cfg.use_embedding}, **{k: round(v, 4) if isinstance(v, float) else v
                                                                      for k, v in scores.items()}}, indent=1))
 

@@ -331,6 +331,45 @@ def training_pairs(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig,
     return x, np.asarray(labels)
 
 
+def stream_rows(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig, jm: JoinModels,
+                batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and labels of the decisions the engine itself makes on the stream with
+    the model ``jm`` (not the oracle's, where the right story is always open): the first
+    article of a new event meets only wrong stories, and its best candidate is what the
+    model must learn to turn down. A candidate is labelled same-event when most of its
+    members (at the time of the decision) report the article's event."""
+    from etl.stories.engine import StoryEngine
+
+    gold = {it.id: d.gold for d, it in zip(docs, its, strict=True)}
+    seen: list[tuple[int, list[int], np.ndarray]] = []
+    engine = StoryEngine(cfg, jm)
+    engine.observe = lambda art, profs, x: seen.append((art.id, [p.story_id for p in profs], x))
+    repo = memory.MemoryRepository(sources(docs))
+    members: dict[int, list[int]] = defaultdict(list)
+    rows, labels = [], []
+    bands = _bands(its)
+    for start in range(0, len(its), batch):
+        chunk = list(its[start:start + batch])
+        seen.clear()
+        repo.add_articles(chunk)
+        result = engine.step(repo, [memory.Prepared(it, bands[it.id]) for it in chunk])
+        placed = {p.article_id: p.story_id for p in result.placements}
+        decided = {aid: (sids, x) for aid, sids, x in seen}
+        for it in sorted(chunk, key=lambda it: (it.time, it.id)):
+            if it.id in decided:
+                sids, x = decided[it.id]
+                for sid, row in zip(sids, x, strict=True):
+                    held = [gold[a] for a in members[sid]]
+                    major = max(set(held), key=held.count) if held else None
+                    rows.append(row)
+                    labels.append(int(major == gold[it.id]))
+            members[placed[it.id]].append(it.id)
+        for gone, into in result.merges:
+            members[into].extend(members.pop(gone, []))
+    x = np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))
+    return x, np.asarray(labels)
+
+
 def pair_rows(pairs: Sequence[Pair], cfg: StoryConfig, emb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Feature rows of the clear pairs as the engine sees each pair alone: the second article
     against the story the first opened (when that story is a candidate at all: else the
@@ -374,6 +413,7 @@ DEFAULT_FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos
 
 
 PAIRS_WEIGHT = 1.0  # the SemEval pairs' total weight in the fit, against 1 for each stream set
+STREAM_ROUNDS = 0   # refits on the stream's own decisions (stream_rows) after the oracle fit
 
 
 def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: StoryConfig,
@@ -395,6 +435,14 @@ def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: Story
     w *= len(y) / w.sum()
     models = {"embedding": fit(x, y, names, c=c, weight=w),
               "lexical": fit(x, y, [n for n in names if n != "embedding_cos"], c=c, weight=w)}
+    for _ in range(STREAM_ROUNDS):
+        jm0 = model.parse_models({"version": "oracle", "models": {k: {**m, "threshold": 0.5} for k, m in models.items()}})
+        extra = [stream_rows(d, i, cfg, jm0) for d, i in parts]
+        ex = np.vstack([x] + [a for a, _ in extra])
+        ey = np.concatenate([y] + [b for _, b in extra])
+        ew = np.concatenate([w] + [np.full(len(b), 1.0 / max(1, len(b))) * len(y) / max(1, len(sets)) for _, b in extra])
+        models = {"embedding": fit(ex, ey, names, c=c, weight=ew),
+                  "lexical": fit(ex, ey, [n for n in names if n != "embedding_cos"], c=c, weight=ew)}
     sweep: dict[str, dict[float, list[dict[str, float]]]] = {"embedding": {}, "lexical": {}}
     gold = [p.label for p in pairs]
     for kind in kinds:

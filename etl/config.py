@@ -93,21 +93,14 @@ class _Env:
 
 @dataclass(frozen=True)
 class StoryConfig:
-    """Story clustering: the window an article is compared in, the bar to join a story, and
-    the weights tuned on the ECB+ dev set (see docs/benchmarks.md)."""
+    """Story clustering: the window an article is compared in, the bars the learned join
+    decision (``etl/stories/join_model.json``) applies, the long reach, links
+    (docs/stories.md)."""
 
     window_hours: float = 72.0
-    threshold: float = 0.40
-    cites_threshold: float = 0.22           # with an attribution cue to a member outlet
-    # same-language weights: entities, terms, numbers, embedding (sum 1)
-    weights: tuple[float, float, float, float] = (0.3, 0.3, 0.1, 0.3)
-    # across languages (no shared words): entities, numbers, embedding
-    cross_weights: tuple[float, float, float] = (0.4, 0.1, 0.5)
-    time_penalty: float = 0.05              # subtracted at a full window's distance
-    min_entity: float = 0.0                 # entity cosine below this vetoes a join
-    # without the encoder, lexical scores (renormalized to weights summing to 1) are scaled so
-    # that this, their own tuned threshold, lands on `threshold`
-    lexical_threshold: float = 0.30
+    # with an attribution cue naming an outlet of the story ("según la VOA"), the article joins
+    # it at this probability of the model (lower than the model's own bar)
+    cites_probability: float = 0.2
     feature_chars: int = 1500               # title + lead text for terms/entities/numbers
     lead_chars: int = 600                   # title + lead text for the embedding (600: the multilingual
                                             # calibration point, docs/stories.md)
@@ -233,7 +226,6 @@ def load_settings(sources_file: str | Path | None = None,
         pushgateway=env.raw("NEWSETL_PUSHGATEWAY"),
         stories=StoryConfig(
             window_hours=env.number("NEWSETL_STORY_WINDOW_HOURS", 72.0, minimum=0.001),
-            threshold=env.number("NEWSETL_STORY_THRESHOLD", 0.40),
             use_embedding=env.flag("NEWSETL_STORY_EMBEDDING", True),
             reach_days=env.number("NEWSETL_STORY_REACH_DAYS", StoryConfig.reach_days, minimum=0),
         ),

@@ -52,7 +52,7 @@ def test_sources_file_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         ("NEWSETL_READ_TIMEOUT", "soon", "expected a number"),
         ("NEWSETL_READ_TIMEOUT", "nan", "must be ≥"),
         ("NEWSETL_ARCHIVE", "maybe", "expected 1/0, true/false"),
-        ("NEWSETL_STORY_THRESHOLD", "high", "expected a number"),
+        ("NEWSETL_STORY_REACH_DAYS", "long", "expected a number"),
         ("NEWSETL_RETENTION_DAYS", "-1", "must be ≥ 0"),
     ],
 )
@@ -63,14 +63,14 @@ def test_a_bad_value_fails_naming_the_variable(name: str, value: str, message: s
 
 
 def test_every_setting_comes_from_the_environment_once() -> None:
-    env = {"NEWSETL_TASK_WORKERS": "7", "NEWSETL_STORY_WINDOW_HOURS": "24", "NEWSETL_STORY_THRESHOLD": "0.5",
+    env = {"NEWSETL_TASK_WORKERS": "7", "NEWSETL_STORY_WINDOW_HOURS": "24", "NEWSETL_STORY_REACH_DAYS": "30",
            "NEWSETL_STORY_EMBEDDING": "off", "NEWSETL_RETENTION_DAYS": "30", "NEWSETL_RUN_RETENTION_DAYS": "60",
            "NEWSETL_ARCHIVE": "no", "NEWSETL_PAGE_CLAIM_SECONDS": "5", "NEWSETL_HOME": "/tmp/x"}
     s = load_settings(environ=env)
     assert s.task_workers == 7 and not s.archive_enabled and s.page_claim_seconds == 5.0
-    assert (s.stories.window_hours, s.stories.threshold, s.stories.use_embedding) == (24.0, 0.5, False)
+    assert (s.stories.window_hours, s.stories.reach_days, s.stories.use_embedding) == (24.0, 30.0, False)
     assert (s.retention.poll_days, s.retention.run_days) == (30, 60)
     assert s.home == Path("/tmp/x") and s.pgdata == Path("/tmp/x/pgdata")
     # unset and empty variables take the defaults
     d = load_settings(environ={"NEWSETL_TASK_WORKERS": ""})
-    assert (d.task_workers, d.stories.threshold, d.retention.poll_days, d.archive_enabled) == (4, 0.40, 90, True)
+    assert (d.task_workers, d.stories.reach_days, d.retention.poll_days, d.archive_enabled) == (4, 90.0, 90, True)

@@ -8,9 +8,9 @@ For each article of a batch, in processing order (event time, then id):
 1. **Near-duplicate** (``etl.stories.dedup``): a copy gets ``duplicate_of`` → the earliest
    original and joins the original's story with relation ``near_duplicate`` (method ``minhash``).
 2. **Attribution** (``etl.stories.attribution``): cues such as "según la VOA" or "(AFP)" become
-   citations. When a cited outlet has an article in a story of the window and this article's
-   similarity to that story clears the *lower* attribution threshold, it joins with relation
-   ``cites`` (method ``attribution``).
+   citations. When a cited outlet has an article in a story of the window and the model's
+   probability for that story clears the *lower* attribution bar (``cites_probability``), it
+   joins with relation ``cites`` (method ``attribution``).
 3. **Story match** (``etl.stories.matcher``): the candidate stories are compared with the
    article through their profiles; the most probable one is joined at the model's bar
    (relation ``same_story``); otherwise the article opens a new story (relation ``original``).
@@ -23,19 +23,27 @@ repository, one batch at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from etl.config import StoryConfig
 from etl.models import AssignCounts, MatchMethod, Relation
 from etl.stories import attribution, dedup
-from etl.stories.crosslingual import score
 from etl.stories.matcher import Matcher
 from etl.stories.model import JoinModels, load_models
-from etl.stories.profile import Item
+from etl.stories.profile import Item, Profile
 from etl.stories.reach import Reach, reach_names
-from etl.stories.repository import BatchWrites, Membership, Placement, Prepared, StoryLink, StoryRepository
+from etl.stories.repository import (
+    BatchWrites,
+    Membership,
+    Placement,
+    Prepared,
+    StoryLink,
+    StoryRepository,
+)
 from etl.stories.window import WindowState
 
 
@@ -134,6 +142,8 @@ class StoryEngine:
         self.cfg = cfg
         self.models = models if models is not None else load_models()
         self.state = WindowState()
+        # passed to each batch's matcher (training on the stream's own decisions)
+        self.observe: Callable[[Item, Sequence[Profile], np.ndarray], None] | None = None
 
     def step(self, repo: StoryRepository, arts: Sequence[Prepared]) -> StepResult:
         result = StepResult()
@@ -145,6 +155,7 @@ class StoryEngine:
         profiles = repo.window(items[0].time - window, items[-1].time + window)
         matcher = Matcher(profiles, cfg, self.models, state=self.state,
                           languages=[it.language for it in items if it.language])
+        matcher.observe = self.observe
         matcher.reach = self._reach(repo, items, matcher)
         outlets = repo.outlets()
         touched: set[int] = set()
@@ -195,13 +206,15 @@ class StoryEngine:
                 if decided.story_id is not None:
                     story_id, relation, sim, method = decided.story_id, Relation.SAME_STORY, decided.score, decided.method
                 elif active and cited_sources:
-                    # the best story that holds an article of a cited outlet, at the lower bar
-                    for p in sorted(active, key=lambda p: p.story_id):
-                        if not (p.source_ids & cited_sources):
-                            continue
-                        s, _m = score(art, p, cfg)
-                        if s >= cfg.cites_threshold and (sim is None or s > sim):
-                            story_id, relation, sim, method = p.story_id, Relation.CITES, s, MatchMethod.ATTRIBUTION
+                    # the most probable story that holds an article of a cited outlet, at the
+                    # lower bar: an outlet saying it reports another's story is evidence too
+                    cited = [p for p in active if p.source_ids & cited_sources]
+                    prob = matcher.probabilities(art, cited)
+                    if len(prob):
+                        k = int(np.argmax(prob))
+                        if prob[k] >= cfg.cites_probability:
+                            story_id, relation, sim, method = (cited[k].story_id, Relation.CITES, float(prob[k]),
+                                                               MatchMethod.ATTRIBUTION)
             if story_id is not None and relation != Relation.ORIGINAL:
                 for c in cites:
                     if c.outlet.source_id is None:

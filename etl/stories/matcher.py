@@ -66,6 +66,8 @@ class Matcher:
         self.reach = reach
         self.cfg = cfg
         self.models = models if models is not None else load_models()
+        # training: sees each decision's candidates and features (the stream's own decisions)
+        self.observe: Callable[[Item, Sequence[Profile], np.ndarray], None] | None = None
         if state is None:
             state = WindowState()
         elif state.too_big():
@@ -289,6 +291,12 @@ class Matcher:
     def cross_lingual(art: Item, p: Profile) -> bool:
         return bool(art.language and p.languages and art.language not in p.languages)
 
+    def probabilities(self, art: Item, profs: Sequence[Profile]) -> np.ndarray:
+        """The model's probability of one event for each of these stories (no bar applied)."""
+        if not profs:
+            return np.zeros(0)
+        return self.models.for_item(art).probability(self.features(art, profs))
+
     def decide(self, art: Item, profs: Sequence[Profile] | None = None) -> Decision:
         """The story to join: the most probable candidate, in any language, if it clears the
         model's threshold (or the higher bar of an older story: :meth:`_bars`)."""
@@ -297,6 +305,8 @@ class Matcher:
             return Decision(None, None, None)
         model = self.models.for_item(art)
         x = self.features(art, profs)
+        if self.observe is not None:
+            self.observe(art, profs, x)
         raw = model.probability(x)
         order = np.argsort(-raw, kind="stable")[:3]
         near = tuple((profs[i].story_id, float(raw[i])) for i in order.tolist())

@@ -8,9 +8,11 @@ give the same stories through either (``tests/test_story_engine.py`` checks it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import numpy as np
 
 from etl.config import StoryConfig
 from etl.models import MatchMethod, Relation
@@ -193,7 +195,8 @@ class MemoryRepository:
 
 def cluster(items: Sequence[Item], cfg: StoryConfig, models: JoinModels | None = None, batch: int = 100,
             sources: Iterable[tuple[int, str, str]] = (),
-            bands: Mapping[int, list[tuple[int, int]]] | None = None) -> MemoryRepository:
+            bands: Mapping[int, list[tuple[int, int]]] | None = None,
+            observe: Callable[[Item, Sequence[Profile], np.ndarray], None] | None = None) -> MemoryRepository:
     """Places ``items`` (in processing order: event time, then id) in batches of ``batch``
     through the story engine on a fresh memory repository, as the pipeline places a stream of
     loaded batches; returns the repository (``story_of()``: the stories). ``bands``: the
@@ -201,6 +204,7 @@ def cluster(items: Sequence[Item], cfg: StoryConfig, models: JoinModels | None =
     articles many times), else computed here."""
     repo = MemoryRepository(sources)
     engine = StoryEngine(cfg, models)
+    engine.observe = observe
     for start in range(0, len(items), batch):
         chunk = list(items[start:start + batch])
         repo.add_articles(chunk)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
-from typing import cast
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 
