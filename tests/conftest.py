@@ -29,9 +29,14 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from etl.store import db, migrations  # noqa: E402
 
-# NEWSETL_SHARED_DATA points elsewhere (a git worktree does not sit next to shared/).
-SHARED_DATA = Path(os.environ.get("NEWSETL_SHARED_DATA")
-                   or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
+# The real-world data: NEWSETL_SHARED_DATA when set (a git worktree does not sit next to
+# shared/), else shared/data beside the checkout or beside any of its parents (CI's clone sits
+# beside /work/shared; bench/stories_dev.py looks the same way).
+_NAMED_SHARED_DATA = os.environ.get("NEWSETL_SHARED_DATA")
+_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(_NAMED_SHARED_DATA) if _NAMED_SHARED_DATA else next(
+    (p / "shared" / "data" for p in _ROOT.parents if (p / "shared" / "data").is_dir()),
+    _ROOT.parent / "shared" / "data")
 
 
 def _admin_conninfo(url: str) -> str:
@@ -87,6 +92,21 @@ def prefect_harness() -> Iterator[None]:
 
 @pytest.fixture
 def shared_data() -> Path:
+    """The real-world data set. Absent on a machine that does not have it (a laptop's fresh
+    clone): the test skips and says where it looked. Named by NEWSETL_SHARED_DATA but absent: a
+    mistake, so the test fails."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared real-world data not found at {SHARED_DATA}")
+        if _NAMED_SHARED_DATA:
+            pytest.fail(f"NEWSETL_SHARED_DATA={_NAMED_SHARED_DATA} is not a directory")
+        pytest.skip(f"no real-world data: shared/data not found beside {_ROOT} or its parents; "
+                    f"set NEWSETL_SHARED_DATA=/path/to/shared/data to run this test")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A real Prefect flow run is slow by nature (the harness's API server takes ~10 s to start,
+    each run seconds more), so every test that asks for ``prefect_harness`` is marked ``slow``
+    here rather than one by one; the other slow tests carry the marker themselves."""
+    for item in items:
+        if "prefect_harness" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -215,6 +215,7 @@ def test_warc_backfill_touches_no_network(engine: Engine, tmp_path: Path, monkey
         assert again.status_counts() == {"skipped": 2} and web.requests == []
 
 
+@pytest.mark.slow  # the CLI in a subprocess, killed with -9 mid-backfill, then resumed
 def test_killed_backfill_resumes_where_it_stopped(engine: Engine, db_url: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()

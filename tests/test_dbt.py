@@ -70,6 +70,7 @@ def _dbt(dbt: Path, command: list[str], reader: str, tmp: Path) -> tuple[subproc
     return run, target
 
 
+@pytest.mark.slow  # dbt in a virtualenv of its own (created on first use), three dbt runs
 def test_dbt_source_freshness_and_tests_run_as_the_reader(engine: Engine, reader_url: str, demo_sites,  # noqa: F811
                                                           tmp_path: Path) -> None:
     dbt = _dbt_venv()

@@ -23,6 +23,9 @@ from etl.cli import stack
 from tests.test_ingest_flow import _page
 from tests.webserver import TestWeb, static
 
+# slow: a real Prefect server, process worker and deployments (prefect deploy --all)
+pytestmark = pytest.mark.slow
+
 RUN_TIMEOUT = 240  # seconds for a flow run to finish, start of its process included
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 

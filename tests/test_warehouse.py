@@ -349,6 +349,7 @@ def test_reader_role_reads_the_warehouse_and_nothing_else(engine: Engine, reader
         assert conn.execute(text("SELECT status FROM ingestion_runs")).scalar() == "running"
 
 
+@pytest.mark.slow  # a second database, migrated from scratch
 def test_migration_is_rerunnable_where_the_role_exists(engine: Engine, db_url: str) -> None:
     """Roles outlive databases: a second database on the same server (here, a fresh one) must
     migrate cleanly although newsetl_reader exists already."""
