@@ -1,8 +1,10 @@
 """Fixtures: a real PostgreSQL database per test session, the demo sites, Prefect's harness.
 
-Databases: with ``TEST_DATABASE_URL`` (CI: the PostgreSQL at 127.0.0.1:5432) each session
-creates its own throwaway database on that server; without it, an embedded PostgreSQL in a
-temporary directory — so the suite also passes on a fresh laptop.
+Databases: with ``TEST_DATABASE_URL`` (e.g. the machine's PostgreSQL at 127.0.0.1:5432) each
+session creates its own throwaway database on that server; without it (the README's ``make
+test``), an embedded PostgreSQL of the session's own in a temporary directory, reachable only by
+its Unix socket — so the suite passes on a fresh laptop, and never touches a server it was not
+told about. CI (.ci/run) runs both.
 """
 
 from __future__ import annotations
