@@ -93,8 +93,17 @@ def prefect_stack(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         stack.down(cfg, say=lambda _m: None)
 
 
-def _api(cfg: stack.StackConfig, method: str, path: str, **kw: Any) -> Any:
-    resp = httpx.request(method, f"{cfg.api_url}{path}", timeout=30, **kw)
+def _api(cfg: stack.StackConfig, method: str, path: str, attempts: int = 4, **kw: Any) -> Any:
+    """A read of the API (every call here is one: GETs and /filter POSTs). On a busy machine the
+    stack's server (SQLite underneath) can take longer than the 30 s timeout to answer: seen in
+    a CI run, /deployments/filter just after the stack came up. A timed-out read is asked again."""
+    for attempt in range(attempts):
+        try:
+            resp = httpx.request(method, f"{cfg.api_url}{path}", timeout=30, **kw)
+            break
+        except httpx.TimeoutException:
+            if attempt == attempts - 1:
+                raise
     resp.raise_for_status()
     return resp.json() if resp.content else None
 
