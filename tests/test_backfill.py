@@ -65,6 +65,7 @@ def _windows(engine: Engine) -> dict[str, str]:
         return dict(conn.execute(text("SELECT unit, status FROM backfill_windows")).all())
 
 
+@pytest.mark.slow  # three backfill runs over a sitemap index and its pages (~2 s)
 def test_sitemap_backfill_fetches_only_the_range(engine: Engine, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with TestWeb() as web:
