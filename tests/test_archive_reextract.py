@@ -53,6 +53,7 @@ def _page(marker: str) -> str:
     return PAGE.replace("Darién jungle", f"Darién jungle ({marker})")
 
 
+@pytest.mark.slow  # a page killed at the 2 s extraction timeout, among others
 def test_hostile_batch_loads_with_statuses_and_everything_is_archived(engine: Engine, settings) -> None:
     with TestWeb() as web, Fetcher(settings) as fetcher:
         web.route("/feed.xml", static("<rss version='2.0'><channel><title>t</title></channel></rss>",

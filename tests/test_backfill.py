@@ -65,6 +65,7 @@ def _windows(engine: Engine) -> dict[str, str]:
         return dict(conn.execute(text("SELECT unit, status FROM backfill_windows")).all())
 
 
+@pytest.mark.slow  # three backfill runs over a sitemap index and its pages (~2 s)
 def test_sitemap_backfill_fetches_only_the_range(engine: Engine, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with TestWeb() as web:
@@ -215,6 +216,7 @@ def test_warc_backfill_touches_no_network(engine: Engine, tmp_path: Path, monkey
         assert again.status_counts() == {"skipped": 2} and web.requests == []
 
 
+@pytest.mark.slow  # the CLI in a subprocess, killed with -9 mid-backfill, then resumed
 def test_killed_backfill_resumes_where_it_stopped(engine: Engine, db_url: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()

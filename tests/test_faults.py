@@ -139,7 +139,7 @@ def test_hostile_fields_cost_one_row_at_most_and_validators_are_saved(engine: En
     assert counts.articles_new == 7
 
 
-@pytest.mark.parametrize("runner", ["cycle", "prefect-flow"])
+@pytest.mark.parametrize("runner", ["cycle", pytest.param("prefect-flow", marks=pytest.mark.slow)])
 def test_a_row_the_database_refuses_fails_alone_and_a_failed_batch_is_no_poison_pill(
         engine: Engine, tmp_path: Path, runner: str, request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,6 +67,7 @@ with Fetcher(load_settings()) as f:
 """
 
 
+@pytest.mark.slow  # 300 MB bombs compressed, each fetched in a child process
 @pytest.mark.parametrize("encoding", ["br", "gzip", "deflate"])
 def test_decompression_bombs_stop_at_the_cap_while_streaming(bombs: dict[str, bytes], encoding: str) -> None:
     """300 MB of zeros compressed (brotli: 54 KB). Peak RSS of the child that fetches it stays

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+# slow: the CLI in subprocesses, killed with -9 at several points and rerun
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 
 

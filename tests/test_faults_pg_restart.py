@@ -8,12 +8,16 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from etl.store import db, migrations
 from tests.test_faults import ingest_once, page, rss, settings_for, sources_file
 from tests.throwaway_pg import ThrowawayPostgres
 from tests.webserver import TestWeb, static
+
+# slow: a PostgreSQL server of its own, restarted twice under a run
+pytestmark = pytest.mark.slow
 
 N = 16
 

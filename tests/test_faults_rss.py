@@ -13,10 +13,14 @@ import zlib
 from pathlib import Path
 
 import brotli
+import pytest
 from sqlalchemy import Engine
 
 from tests.test_faults import page, rss, sources_file
 from tests.webserver import TestWeb, static
+
+# slow: each run in a child process of its own, to read its peak RSS
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -54,6 +54,7 @@ def fresh_url(db_url: str) -> Iterator[str]:
 
 # --- migrations ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a fresh database, the CLI in subprocesses
 def test_a_run_on_a_schema_that_is_behind_stops_with_a_clear_error(fresh_url: str) -> None:
     with pytest.raises(migrations.SchemaBehind, match=r"0001_initial.*newsetl db upgrade"):
         migrations.check_current(fresh_url)
@@ -79,6 +80,7 @@ with backend.lock():
 """
 
 
+@pytest.mark.slow  # a fresh database, a lock holder process killed with -9
 def test_a_migration_lock_left_by_a_killed_process_is_broken_not_waited_on(fresh_url: str) -> None:
     yoyo_url = make_url(fresh_url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, yoyo_url], stdout=subprocess.PIPE, text=True)

@@ -44,6 +44,7 @@ def test_non_feeds_raise(body: bytes) -> None:
         parse_feed(body, "text/html")
 
 
+@pytest.mark.slow  # parses every real feed of shared/data (~3 s of CPU)
 def test_real_feeds_parse_with_titles_links_dates(shared_data: Path) -> None:
     folder = shared_data / "feeds"
     checked = 0

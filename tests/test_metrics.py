@@ -111,6 +111,7 @@ def served(engine: Engine, db_url: str) -> Iterator[str]:
             proc.wait()
 
 
+@pytest.mark.slow  # `newsetl metrics --serve` as a process of its own
 def test_served_metrics_over_http(served: str) -> None:
     res = httpx.get(served, timeout=10)
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/plain")

@@ -25,6 +25,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+# slow: builds the wheel and installs it into a fresh virtualenv (pip, minutes)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

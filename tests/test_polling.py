@@ -447,6 +447,7 @@ def test_robots_txt_respected_for_pages_and_fetched_once(engine: Engine, setting
 
 # -- many workers ------------------------------------------------------------------------------
 
+@pytest.mark.slow  # two ingests racing in threads over slow feeds (~2.5 s)
 def test_two_concurrent_ingests_never_poll_a_feed_twice(engine: Engine, settings) -> None:
     from tests.test_extract import PARAS
 

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 
 import psycopg
+import pytest
 from sqlalchemy import Engine, text
 
 from etl.store import db
@@ -107,6 +108,7 @@ def test_a_late_commit_is_missed_by_change_seq_alone_but_not_by_the_pull(engine:
     assert sorted(delivered) == sorted([(a_id, a_seq), (b_id, b_seq)])
 
 
+@pytest.mark.slow  # writers and a reader in threads for seconds
 def test_concurrent_writers_and_a_pulling_reader_miss_nothing_and_repeat_nothing(
         engine: Engine, reader_url: str) -> None:
     source = _source(engine)

