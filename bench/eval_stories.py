@@ -103,8 +103,12 @@ def main() -> None:
                     help="pick the reach's days and join bar per fold on the training folds (nested), "
                          f"from {REACH_GRID}, instead of using the settings")
     ap.add_argument("--no-merge", action="store_true", help="do not merge converged stories")
+    ap.add_argument("--train-sets", default="ecbplus,gvc",
+                    help="the stream sets whose training folds fit the model (all are scored)")
     ap.add_argument("--no-train-pairs", action="store_true",
                     help="fit on the stream sets only (default: the SemEval pairs of the training folds too)")
+    ap.add_argument("--no-sparse", action="store_true",
+                    help="no sparse model: the pairs (unless --no-train-pairs) join the main model's fit")
     ap.add_argument("--stream-rounds", type=int, default=sd.STREAM_ROUNDS,
                     help="refit on the engine's own decisions on the training streams this many times")
     ap.add_argument("--pairs-weight", type=float, default=sd.PAIRS_WEIGHT,
@@ -115,6 +119,7 @@ def main() -> None:
     sd.MERGE = not args.no_merge
     sd.PAIRS_WEIGHT = args.pairs_weight
     sd.STREAM_ROUNDS = args.stream_rounds
+    sd.SPARSE = not args.no_sparse
     cfg = StoryConfig(use_embedding=not args.no_embedding, reach_days=args.reach_days,
                       reach_max_stories=args.reach_max_stories, reach_probability=args.reach_probability)
     sd.REACH_TRAIN = args.reach_train
@@ -136,7 +141,7 @@ def main() -> None:
     report: dict = {"config": {"folds": args.folds, "embedding": cfg.use_embedding, "c": args.c,
                                "features": args.features.split(","), "min_precision": args.min_precision,
                                "merge": sd.MERGE, "train_pairs": not args.no_train_pairs,
-                               "pairs_weight": sd.PAIRS_WEIGHT, "stream_rounds": sd.STREAM_ROUNDS,
+                               "pairs_weight": sd.PAIRS_WEIGHT, "train_sets": args.train_sets.split(","), "stream_rounds": sd.STREAM_ROUNDS, "sparse": sd.SPARSE,
                                "window_hours": cfg.window_hours, "reach_days": cfg.reach_days,
                                "reach_max_stories": cfg.reach_max_stories,
                                "reach_probability": cfg.reach_probability, "reach_train": sd.REACH_TRAIN},
@@ -144,9 +149,11 @@ def main() -> None:
     # ours: grouped CV, training on the other folds of both sets
     cv_preds: dict[str, list[dict[str, int]]] = {n: [] for n in sets}
     chosen = []
+    sparse_chosen: list[float | None] = []
     reach_chosen: list[tuple[float, float]] = []
     for k in range(args.folds):
-        parts = [sd.subset(docs, its, fs[k], inside=False) for docs, its, fs in sets.values()]
+        parts = [sd.subset(docs, its, fs[k], inside=False) for name, (docs, its, fs) in sets.items()
+                 if name in args.train_sets.split(",")]
         kind = "embedding" if cfg.use_embedding else "lexical"
         train = [i for i, f in enumerate(pair_fold) if f != k] if not args.no_train_pairs else []
         models, _sweep = sd.fit_models(parts, cfg, OURS_TH, c=args.c, names=args.features.split(","),
@@ -155,6 +162,7 @@ def main() -> None:
                                        pair_emb=pair_emb[train] if pair_emb is not None and train else None)
         jm = model.parse_models({"version": f"cv-{k}", "models": models})
         chosen.append(models[kind]["threshold"])
+        sparse_chosen.append(models["sparse"]["threshold"] if "sparse" in models else None)
         fold_cfg = select_reach(parts, cfg, jm, args.min_precision) if args.select_reach else cfg
         reach_chosen.append((fold_cfg.reach_days, fold_cfg.reach_probability))
         for name, (docs, its, fs) in sets.items():
@@ -184,7 +192,7 @@ def main() -> None:
         per_fold = {th: sd.scores(pooled(ps), gold) for th, ps in base_folds.items()}
         report["sets"][name] = {
             "articles": len(docs), "events": len({d.gold for d in docs}),
-            "ours_cv": sd.scores(ours, gold), "thresholds_chosen": chosen,
+            "ours_cv": sd.scores(ours, gold), "thresholds_chosen": chosen, "sparse_thresholds_chosen": sparse_chosen,
             "reach_chosen": reach_chosen, "reach_selected_per_fold": args.select_reach,
             "window_ceiling": sd.scores(sd.window_ceiling(docs, cfg.window_hours), gold),
             "baseline_fold_streams": {str(th): s for th, s in per_fold.items()},

@@ -412,39 +412,65 @@ DEFAULT_FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos
                     "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "cross")
 
 
-PAIRS_WEIGHT = 1.0  # the SemEval pairs' total weight in the fit, against 1 for each stream set
-STREAM_ROUNDS = 0   # refits on the stream's own decisions (stream_rows) after the oracle fit
+PAIRS_WEIGHT = 1.0  # the SemEval pairs' total weight in the main fit (SPARSE off), against 1 per stream set
+STREAM_ROUNDS = 1   # refits on the stream's own decisions (stream_rows) after the oracle fit
+SPARSE = True       # the pairs fit the sparse model (a window holding only the candidate), not the main one
+# the sparse model's features: what means the same with one story in the window (no gaps, no
+# story frequencies to speak of, one candidate, a story of one article)
+SPARSE_FEATURES = ("title_cos", "lead_cos", "body_cos", "entity_cos", "entity_shared", "number_cos",
+                   "embedding_cos", "cross")
 
 
 def fit_models(parts: Sequence[tuple[Sequence[Doc], Sequence[Item]]], cfg: StoryConfig,
                thresholds: Sequence[float], c: float = 1.0, names: Sequence[str] = DEFAULT_FEATURES,
                kinds: Sequence[str] = ("embedding", "lexical"), min_precision: float = 0.95,
                pairs: Sequence[Pair] = (), pair_emb: np.ndarray | None = None) -> tuple[dict, dict]:
-    """Fits both models on the training parts (stream sets, and rated pairs when given: each
-    set weighs the same in total, the pairs ``PAIRS_WEIGHT``) and picks each one's threshold
-    on the same training data: the one with the best mean F1 over the sets (B³ for a stream,
-    pairwise for the pairs), among those with B³ precision ≥ ``min_precision`` on each stream
-    when there is one. Returns (the JSON "models" object, the sweep)."""
+    """Fits the models on the training data and picks their bars on the same training data.
+
+    * ``embedding`` and ``lexical`` (the main ones): on the stream sets' oracle rows, then
+      ``STREAM_ROUNDS`` times more on the stream's own decisions (each set weighing the same;
+      the rated pairs too, at ``PAIRS_WEIGHT``, when ``SPARSE`` is off);
+    * ``sparse`` (``SPARSE``, with pairs): on the rated pairs, each decided alone; its bar is
+      the one with the best pairwise F1 on them.
+
+    The main bars: the best mean F1 over the sets (B³ for a stream, pairwise for the pairs),
+    among those with B³ precision ≥ ``min_precision`` on each stream when there is one.
+    Returns (the JSON "models" object, the sweep)."""
     sets = [training_pairs(d, i, cfg) for d, i in parts]
-    if pairs:
+    main_pairs = bool(pairs) and not SPARSE
+    if main_pairs:
         sets.append(pair_rows(pairs, cfg, pair_emb))
+
+    def weights(groups: Sequence[np.ndarray], pair_last: bool) -> np.ndarray:
+        w = np.concatenate([np.full(len(ys), (PAIRS_WEIGHT if pair_last and k == len(groups) - 1 else 1.0)
+                                    / max(1, len(ys))) for k, ys in enumerate(groups)])
+        return w * (sum(len(ys) for ys in groups) / w.sum())
+
     x = np.vstack([xs for xs, _ in sets])
-    y = np.concatenate([ys for _, ys in sets])
-    w = np.concatenate([np.full(len(ys), (PAIRS_WEIGHT if pairs and k == len(sets) - 1 else 1.0) / max(1, len(ys)))
-                        for k, (_, ys) in enumerate(sets)])
-    w *= len(y) / w.sum()
+    groups = [ys for _, ys in sets]
+    y, w = np.concatenate(groups), weights(groups, main_pairs)
     models = {"embedding": fit(x, y, names, c=c, weight=w),
               "lexical": fit(x, y, [n for n in names if n != "embedding_cos"], c=c, weight=w)}
     for _ in range(STREAM_ROUNDS):
         jm0 = model.parse_models({"version": "oracle", "models": {k: {**m, "threshold": 0.5} for k, m in models.items()}})
         extra = [stream_rows(d, i, cfg, jm0) for d, i in parts]
         ex = np.vstack([x] + [a for a, _ in extra])
-        ey = np.concatenate([y] + [b for _, b in extra])
-        ew = np.concatenate([w] + [np.full(len(b), 1.0 / max(1, len(b))) * len(y) / max(1, len(sets)) for _, b in extra])
+        eg = groups + [b for _, b in extra]
+        ey, ew = np.concatenate(eg), weights(eg, False)
+        if main_pairs:  # (the pairs' rows stay in, at their weight, among the stream rounds' rows)
+            ew = np.concatenate([w * len(y) / w.sum(), ew[len(y):]])
         models = {"embedding": fit(ex, ey, names, c=c, weight=ew),
                   "lexical": fit(ex, ey, [n for n in names if n != "embedding_cos"], c=c, weight=ew)}
-    sweep: dict[str, dict[float, list[dict[str, float]]]] = {"embedding": {}, "lexical": {}}
+    sweep: dict[str, dict[float, list[dict[str, float]]]] = {"embedding": {}, "lexical": {}, "sparse": {}}
     gold = [p.label for p in pairs]
+    if pairs and SPARSE and pair_emb is not None:
+        px, py = pair_rows(pairs, cfg, pair_emb)
+        models["sparse"] = fit(px, py, SPARSE_FEATURES, c=c)
+        for th in thresholds:
+            jm = model.parse_models({"version": "cv", "models": {**models, "sparse": {**models["sparse"], "threshold": th}}})
+            pr = pair_scores(pair_decisions(pairs, cfg, jm, pair_emb), gold)
+            sweep["sparse"][th] = [{"b3_f1": pr["f1"], "b3_p": pr["p"], "pairs": True}]
+        models["sparse"]["threshold"] = max(sweep["sparse"], key=lambda th: (sweep["sparse"][th][0]["b3_f1"], -th))
     for kind in kinds:
         for th in thresholds:
             m = dict(models)

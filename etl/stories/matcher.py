@@ -211,21 +211,6 @@ class Matcher:
     def number_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
         return {"number_cos": self._count_cos(art.numbers, cands, "numbers")[0]}
 
-    def contrast_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
-        """What disagrees: the share of the story's dominant names (its protagonists) the
-        article lacks, and the share of the article's names the story never had. A twin
-        event — the same boxer against another opponent, the same team's other game — shares
-        a topic and most words, but not its protagonists."""
-        mine = set(art.entities)
-        missing = np.zeros(cands.n)
-        new = np.zeros(cands.n)
-        for i, r in enumerate(cands.rows):
-            if r.dominant:
-                missing[i] = len(r.dominant - mine) / len(r.dominant)
-            if mine:
-                new[i] = len(mine - r.names) / len(mine)
-        return {"names_missing": missing, "names_new": new}
-
     def embedding_columns(self, art: Item, cands: CandidateArrays) -> dict[str, np.ndarray]:
         out = np.zeros(cands.n)
         if art.embedding is not None:
@@ -291,11 +276,15 @@ class Matcher:
     def cross_lingual(art: Item, p: Profile) -> bool:
         return bool(art.language and p.languages and art.language not in p.languages)
 
+    def alone(self, profs: Sequence[Profile]) -> bool:
+        """Whether the one candidate is all the window holds (the sparse model decides)."""
+        return len(profs) == 1 and len(self.profiles) <= 1
+
     def probabilities(self, art: Item, profs: Sequence[Profile]) -> np.ndarray:
         """The model's probability of one event for each of these stories (no bar applied)."""
         if not profs:
             return np.zeros(0)
-        return self.models.for_item(art).probability(self.features(art, profs))
+        return self.models.for_item(art, self.alone(profs)).probability(self.features(art, profs))
 
     def decide(self, art: Item, profs: Sequence[Profile] | None = None) -> Decision:
         """The story to join: the most probable candidate, in any language, if it clears the
@@ -303,7 +292,7 @@ class Matcher:
         profs = self.candidates(art) if profs is None else profs
         if not profs:
             return Decision(None, None, None)
-        model = self.models.for_item(art)
+        model = self.models.for_item(art, self.alone(profs))
         x = self.features(art, profs)
         if self.observe is not None:
             self.observe(art, profs, x)
@@ -381,5 +370,5 @@ FeatureGroup = Callable[[Matcher, Item, CandidateArrays], dict[str, np.ndarray]]
 # every column of FEATURES but the derived ones (gaps, candidate count) comes from one of these
 FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
     Matcher.lexical_columns, Matcher.entity_columns, Matcher.number_columns, Matcher.embedding_columns,
-    Matcher.story_columns, Matcher.contrast_columns)
+    Matcher.story_columns)
 _COLUMN = {name: k for k, name in enumerate(FEATURES)}

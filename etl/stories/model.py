@@ -22,7 +22,7 @@ from etl.stories.profile import Item
 
 FEATURES = ("title_cos", "lead_cos", "body_cos", "body_gap", "entity_cos", "entity_shared",
             "number_cos", "embedding_cos", "time_gap", "same_outlet", "log_members", "title_gap",
-            "entity_gap", "candidates", "cross", "embedding_gap", "names_missing", "names_new")
+            "entity_gap", "candidates", "cross", "embedding_gap")
 MODEL_FILE = "join_model.json"
 
 
@@ -62,17 +62,28 @@ class JoinModel:
 
 @dataclass(frozen=True)
 class JoinModels:
+    """The models of a decision: ``embedding`` (the usual one), ``lexical`` (for an article
+    without an embedding), and ``sparse`` (when the window holds nothing but the one candidate
+    story: a quiet stream's start, two articles alone). There the window's own statistics say
+    nothing — every word has the same story frequency, no other story competes — so the
+    decision leans on what needs no window: the embedding, the words' rarity in their
+    language, names and numbers; it is fitted on pairs of articles rated by people."""
+
     embedding: JoinModel
     lexical: JoinModel
     version: str
+    sparse: JoinModel | None = None
 
-    def for_item(self, art: Item) -> JoinModel:
-        return self.embedding if art.embedding is not None else self.lexical
+    def for_item(self, art: Item, alone: bool = False) -> JoinModel:
+        if art.embedding is None:
+            return self.lexical
+        return self.sparse if alone and self.sparse is not None else self.embedding
 
 
 def parse_models(doc: Mapping) -> JoinModels:
-    return JoinModels(JoinModel.from_dict(doc["models"]["embedding"]),
-                      JoinModel.from_dict(doc["models"]["lexical"]), str(doc["version"]))
+    ms = doc["models"]
+    return JoinModels(JoinModel.from_dict(ms["embedding"]), JoinModel.from_dict(ms["lexical"]), str(doc["version"]),
+                      JoinModel.from_dict(ms["sparse"]) if ms.get("sparse") else None)
 
 
 @functools.cache

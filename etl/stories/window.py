@@ -155,16 +155,6 @@ class StoryArrays:
     first_us: int
     last_us: int
     log_members: float
-    # the names most of the story's members carry (the event's protagonists), and every name
-    dominant: frozenset[str]
-    names: frozenset[str]
-
-
-def dominant_names(p: Profile) -> frozenset[str]:
-    """The names held by at least half of the story's members (at least one): who and where
-    the event is. A report of a twin event (the same boxer, another opponent) lacks some."""
-    bar = max(1.0, 0.5 * p.member_count)
-    return frozenset(e for e, n in p.entities.items() if n >= bar)
 
 
 class WindowState:
@@ -234,8 +224,7 @@ class WindowState:
                   sparse(self.lex, p.body), ent, num,
                   math.sqrt(sum(v * v for v in p.entities.values())),
                   math.sqrt(sum(v * v for v in p.numbers.values())),
-                  p.centroid, cnorm, micros(p.first), micros(p.last), math.log1p(p.member_count),
-                  dominant_names(p), frozenset(p.entities))
+                  p.centroid, cnorm, micros(p.first), micros(p.last), math.log1p(p.member_count))
         self.rows[p.story_id] = r
         self._fit()
         return r
