@@ -30,7 +30,7 @@ _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _LETTERS = re.compile(r"[^\W\d_]+")                     # names: apostrophes and hyphens split them
 _OPENS = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“«¿¡(]\s*)$")  # what precedes a sentence's first word
 NAME_STEM = 6        # names are cut to this many letters (inflected forms meet)
-NAME_ZIPF = 4.0      # a word rarer than this in its language is a name
+NAME_ZIPF = 4.0      # in a script without letter case, a word rarer than this is a name
 CAPS_ZIPF = 5.5      # a capitalized word inside a sentence rarer than this is a name
 COMMON_ZIPF = 6.0    # a word this common in its language is a function word, in any language
 _NUMBER = re.compile(r"(?<![\w.,])\d[\d.,]*(?![\w])")
@@ -151,39 +151,42 @@ class Names:
 def names(text: str, lang: str | None = None) -> Names:
     """Named people, places, organisations and products, in any language.
 
-    Capitalization alone fails outside a few languages (German capitalizes every noun, Arabic
-    nothing); a word's frequency in its own language says how surprising it is to meet it in
-    two articles (wordfreq: "Poore" 2.1, "Klitschko" 2.5, "Apple" 4.8, "the" 7.7). A word is a
-    name when it is rarer than ``NAME_ZIPF``, or capitalized inside a sentence (not after a
-    sentence end) and rarer than ``CAPS_ZIPF``. Stems of 6 letters let inflected forms meet
-    ("Kołyszko" / "Kołyszki"). In a language without a list, capitalized words inside a
-    sentence that are not function words, as before."""
+    Where the script has letter case: capitalized words that do not open a sentence and are not
+    function words, folded (a word that opens a sentence counts when it is capitalized
+    elsewhere too) — "Darién", "Ábrego", "VOA", "Klitschko". Where it has none (Arabic,
+    Hebrew, Chinese …): words rarer than Zipf 4 in their language, cut to 6 letters so that
+    forms with clitics meet. Names rarer than ``lexicon.RARE_ZIPF`` in the language are
+    *rare* (every name, in a language without a frequency list)."""
     text = unicodedata.normalize("NFC", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))  # Arabic harakat, stray marks
-    best: dict[str, float] = {}
-    caps: set[str] = set()
-    for m in _LETTERS.finditer(text):
-        w = m.group()
-        if len(w) < 2:
-            continue
-        low = w.lower()
-        f = lexicon.fold(low)
-        if len(f) < 3 or f in STOP:
-            continue
-        key = f[:NAME_STEM]
-        z = lexicon.word_zipf(low, lang)
-        zz = z if z is not None else CAPS_ZIPF
-        if key not in best or zz < best[key]:
-            best[key] = zz
-        if w[:1].isupper() and not _OPENS.search(text[max(0, m.start() - 3):m.start()]):
-            caps.add(key)
-    if lexicon.known(lang):
-        keys = {k for k, z in best.items() if z < NAME_ZIPF or (k in caps and z < CAPS_ZIPF)}
-        rare = frozenset(k for k in keys if best[k] < lexicon.RARE_ZIPF)
-    else:
-        keys = caps & set(best)
-        rare = frozenset(keys)
-    return Names(sorted(keys), rare)
+    zipf: dict[str, float] = {}
+    inside: set[str] = set()
+    openers: set[str] = set()
+    rare_words: dict[str, float] = {}
+    cased = False
+    for sent in sentences(text):
+        for i, m in enumerate(_LETTERS.finditer(sent)):
+            w = m.group()
+            if len(w) < 2:
+                continue
+            low = w.lower()
+            cased = cased or low != w.upper()
+            f = lexicon.fold(low)
+            if f in STOP:
+                continue
+            z = lexicon.word_zipf(low, lang)
+            if w[:1].isupper():
+                zipf[f] = min(zipf.get(f, 99.0), z if z is not None else 0.0)
+                (openers if i == 0 else inside).add(f)
+            elif len(f) >= 3 and z is not None:
+                key = f[:NAME_STEM]
+                rare_words[key] = min(rare_words.get(key, 99.0), z)
+    known = lexicon.known(lang)
+    if cased or not known:
+        keys = inside | (openers & inside)
+        return Names(sorted(keys), frozenset(k for k in keys if not known or zipf[k] < lexicon.RARE_ZIPF))
+    keys = {k for k, z in rare_words.items() if z < NAME_ZIPF}
+    return Names(sorted(keys), frozenset(k for k in keys if rare_words[k] < lexicon.RARE_ZIPF))
 
 
 _DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x10000)
