@@ -65,7 +65,7 @@ INNER = {
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
               "backfills"],
     "stories": ["features", "dedup", "attribution", "scoring", "decision", "assign"],
-    "jobs": ["submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
+    "jobs": ["cpu", "submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
              "maintenance", "metrics"],
     "cli": ["stack", "render", "listings", "ops", "main"],
 }

@@ -94,6 +94,10 @@ def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_ord
     assert report.counts.feeds_polled == feeds and report.counts.articles_new == stored
     assert report.tally.total().new == stored and report.counts.errors == 0
     assert result.stories.processed == stored
+    # The CPU ledger saw every stage of the pages' path, inside the process's own CPU time.
+    staged = {k: v for k, v in result.stage_cpu.items() if not k.startswith("process_")}
+    assert {"poll", "fetch", "archive", "normalize", "load", "stories"} <= staged.keys()
+    assert sum(staged.values()) <= result.stage_cpu["process_in_cycle"] + 0.05
 
 
 def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  # type: ignore[no-untyped-def]
