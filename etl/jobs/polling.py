@@ -240,18 +240,25 @@ def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id:
 def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
              slugs: Sequence[str] = (), force: bool = False, worker: str | None = None,
              loops: int = 1, submit: Submit = run_now) -> list[PollResult]:
-    """Every due feed: rounds of ``loops`` units of work (each leases a chunk and polls it),
-    until a round finds nothing left for this run. The ingest cycle submits the units as
-    Prefect tasks; scripts and tests run them at once."""
+    """Every due feed: rounds of up to ``loops`` units of work (each leases a chunk and polls
+    it), as many as the feeds left to lease fill, until none is left for this run. The ingest
+    cycle submits the units as Prefect tasks (each one a task run: a unit that would find
+    nothing is not started); scripts and tests run them at once."""
     worker = worker or worker_id(run_id)
     run_started = store.db_now(engine)
     results: list[PollResult] = []
+    chunk = max(1, settings.poll_chunk_size)
     while True:
         if results:  # a run that died since our start (or the last round) leaves its leases to us
             reap_dead_runs(engine, except_run=run_id)
+        with cpu.stage("poll"):
+            left = store.count_leasable_feeds(engine, run_started=run_started, slugs=slugs, force=force)
+        if not left:
+            return results
+        units = min(loops, -(-left // chunk))
         pending = [submit(lease_and_poll, engine, fetcher, settings, run_id, worker=worker,
-                          run_started=run_started, slugs=list(slugs), force=force) for _ in range(loops)]
+                          run_started=run_started, slugs=list(slugs), force=force) for _ in range(units)]
         found = [r for p in pending for r in p.result()]
-        if not found:
+        if not found:  # another worker leased them meanwhile
             return results
         results.extend(found)
