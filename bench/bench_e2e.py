@@ -404,6 +404,21 @@ def drop_db(base: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def prefect_idle_rate(pid: int, seconds: float = 15.0) -> float:
+    """CPU seconds per second the Prefect server spends with no run (its background services):
+    what a deployment's server costs anyway, reported beside its CPU during a run."""
+    import psutil
+
+    def cpu() -> float:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+    time.sleep(5)  # past its start-up
+    before = cpu()
+    time.sleep(seconds)
+    return (cpu() - before) / seconds
+
+
 def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
     port = free_port("127.0.0.1")
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -554,6 +569,7 @@ def main() -> None:
         f'  language = "en"\n' for h in range(args.hosts)))
     prefect, api = (None, "") if args.only == "bare" else start_prefect(work / "prefect")
     prefect_pids = [prefect.pid] if prefect else []
+    idle_rate = prefect_idle_rate(prefect.pid) if prefect else 0.0
     runs: dict[str, list[dict]] = {"bare": [], "newsetl": []}
     sides = [args.only] if args.only else ["bare", "newsetl"]
     if args.baseline_tree:
@@ -587,8 +603,9 @@ def main() -> None:
                         if args.logs:
                             args.logs.mkdir(parents=True, exist_ok=True)
                             (args.logs / f"{side}-{rnd}.log").write_text(err)
-                        stats["pg_cpu_by_stage"] = (json.loads(probe_out.read_text())["pg_cpu_by_stage"]
-                                                    if probe_out.exists() else {})
+                        probe = json.loads(probe_out.read_text()) if probe_out.exists() else {}
+                        stats["pg_cpu_by_stage"] = probe.get("pg_cpu_by_stage", {})
+                        stats["cpu_at_exit_s"] = probe.get("process_cpu_at_exit")
                         m = CPU_RE.findall(err)
                         stats["stage_cpu"] = json.loads(m[-1]) if m else {}
                         import psycopg
@@ -629,6 +646,7 @@ def main() -> None:
     keys = ("pages_per_s", "seconds", "cpu_ms_per_page", "pg_cpu_ms_per_page", "prefect_cpu_ms_per_page",
             "peak_rss_mb", "peak_pss_mb", "loaded", "main_cpu_s")
     summary: dict = {"pages": args.pages, "hosts": args.hosts, "rounds": args.rounds,
+                     "prefect_server_idle_cpu_per_s": round(idle_rate, 4),
                      "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()}
     for side in sides:
         summary[side] = {k: med(side, k) for k in keys}
@@ -662,6 +680,11 @@ def main() -> None:
             k: round(statistics.median(r["stages"].get(k, 0.0) for r in runs["newsetl"]), 2) for k in stage_keys}
     print(json.dumps(summary, indent=2))
     print(f"\nCPU budget, ms per page (medians of {args.rounds} round(s), {args.pages} pages):\n{table}")
+    for side in sides:
+        if side != "bare":
+            idle = statistics.median(1000 * idle_rate * r["seconds"] / args.pages for r in runs[side])
+            print(f"{side}: of the Prefect server's CPU, {idle:.2f} ms per page is its idle rate "
+                  f"({idle_rate * 1000:.1f} ms/s) over the run's wall time")
 
 
 if __name__ == "__main__":

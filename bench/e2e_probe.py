@@ -13,7 +13,7 @@ The command is the one the console script runs (``etl.cli:app``), from whichever
 - The sentence encoder's load (~2.7 s, a start-up cost the story lane pays in its own thread):
   ``etl.stories.features.encoder_available`` is wrapped in a ledger stage ``encoder_load``.
 
-At exit, ``{"pg_cpu_by_stage": {...}}`` is written to ``$BENCH_PROBE_OUT``. A tree without
+At exit, ``{"pg_cpu_by_stage": {...}, "process_cpu_at_exit": ...}`` is written to ``$BENCH_PROBE_OUT``. A tree without
 ``etl.jobs.cpu`` (before the ledger existed) runs unprobed.
 """
 
@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 TICK = os.sysconf("SC_CLK_TCK")
 _pg: dict[str, float] = {}
@@ -43,7 +44,9 @@ def _dump() -> None:
     out = os.environ.get("BENCH_PROBE_OUT")
     if out:
         with open(out, "w") as fh:
-            json.dump({"pg_cpu_by_stage": _pg}, fh)
+            # the process's CPU when the last exit handler runs: what follows is the
+            # interpreter's own teardown (freeing every object)
+            json.dump({"pg_cpu_by_stage": _pg, "process_cpu_at_exit": time.process_time()}, fh)
 
 
 def install() -> None:
