@@ -19,6 +19,10 @@ def late():
     out.write_text(out.read_text() + "thread finished\\n")
 out.write_text("")
 threading.Thread(target=late).start()
+# an executor never shut down (as etl.fetch.http's resolver threads): its idle non-daemon
+# workers stop at exit, they must not hang it
+from concurrent.futures import ThreadPoolExecutor
+ThreadPoolExecutor(2).submit(lambda: None).result()
 sys.argv = ["newsetl", *sys.argv[2:]]
 print("printed before main, buffered", end="")
 main()

@@ -25,9 +25,9 @@ def main() -> None:
     except SystemExit as exc:
         code = exc.code
     status = _exit_status(code)
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What the interpreter's exit does first: the thread-exit hooks (concurrent.futures tells
+    # its idle workers to stop) and the join of every non-daemon thread.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
