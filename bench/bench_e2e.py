@@ -258,6 +258,8 @@ class Sampler(threading.Thread):
         self.peak_pss = 0    # RSS summed over a forked tree counts shared pages once per process
         self.proc_peak: dict[int, tuple[str, int]] = {}  # pid -> (role, peak RSS)
         self.roles: dict[int, str] = {}  # pid -> main / forkserver / extract_worker / other
+        self.timeline: list[tuple[float, int, int]] = []  # (seconds, main RSS MB, tree RSS MB) every 5 s
+        self.started = time.monotonic()
         self.samples = 0
         self.stop = threading.Event()
         self.dbname = dbname
@@ -305,6 +307,12 @@ class Sampler(threading.Thread):
             except ps.Error:
                 pass
         self.peak_rss = max(self.peak_rss, rss)
+        if self.samples % 50 == 1:
+            try:
+                main_rss = self.root.memory_info().rss
+            except ps.Error:
+                main_rss = 0
+            self.timeline.append((round(time.monotonic() - self.started), main_rss >> 20, rss >> 20))
         self.peak_pss = max(self.peak_pss, pss)
         if self.conn is not None:
             pids = [r[0] for r in self.conn.execute(
@@ -352,7 +360,7 @@ class Sampler(threading.Thread):
                 "cpu_s_by_role": by_role,
                 "pg_cpu_s": sum(self.pg_cpu.values()),
                 "prefect_cpu_s": self._prefect_cpu() - self.prefect_start, "peak_rss_mb": self.peak_rss / 2**20,
-                "peak_pss_mb": self.peak_pss / 2**20,
+                "peak_pss_mb": self.peak_pss / 2**20, "rss_timeline": self.timeline,
                 "peak_rss_mb_by_process": sorted(((role, round(r / 2**20)) for role, r in self.proc_peak.values()),
                                                  key=lambda x: -x[1])[:6]}
 

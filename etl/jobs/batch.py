@@ -99,7 +99,10 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
         archived_at = time.perf_counter()
         with cpu.stage("extract_submit"):
             ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url), priority)
-        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched))
+        # The bytes are archived and in the pool's hands: the batch keeps the response without
+        # them, so a batch in flight holds its pages' text, not their HTML (memory stays flat).
+        return _Fetched(dataclasses.replace(page, content=b""), archived, ticket,
+                        (fetched - started, archived_at - fetched))
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as threads:
