@@ -2,7 +2,7 @@
 
     PYTHONPATH=<tree> BENCH_PROBE_OUT=probe.json python bench/e2e_probe.py -v ingest --force ...
 
-The command is the one the console script runs (``etl.cli:main``), from whichever tree
+The command is the one the console script runs (``etl.cli:run``), from whichever tree
 ``PYTHONPATH`` names (this file puts nothing of its own on the path). The probes only observe:
 
 - PostgreSQL backend CPU per stage: on every pool checkout the backend's CPU time is read from
@@ -90,8 +90,8 @@ def main() -> None:
     import etl.cli
 
     sys.argv = ["newsetl", *sys.argv[1:]]
-    # the console script's function (etl.cli:main; a tree before it: etl.cli:app)
-    getattr(etl.cli, "main", etl.cli.app)()
+    # the console script's function (etl.cli:run; a tree before it: etl.cli:app)
+    getattr(etl.cli, "run", etl.cli.app)()
 
 
 if __name__ == "__main__":

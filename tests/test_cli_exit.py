@@ -1,4 +1,4 @@
-"""The console script (``etl.cli:main``) leaves without the interpreter's teardown: what a
+"""The console script (``etl.cli:run``) leaves without the interpreter's teardown: what a
 normal exit does must still happen — the command's exit code, its output flushed, exit
 handlers run, non-daemon threads finished."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 SCRIPT = """
 import atexit, sys, threading, time
 from pathlib import Path
-from etl.cli import main
+from etl.cli import run
 out = Path(sys.argv[1])
 atexit.register(lambda: out.write_text(out.read_text() + "exit handler ran\\n"))
 def late():
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 ThreadPoolExecutor(2).submit(lambda: None).result()
 sys.argv = ["newsetl", *sys.argv[2:]]
 print("printed before main, buffered", end="")
-main()
+run()
 """
 
 

@@ -9,10 +9,10 @@ import threading
 
 from etl.cli.main import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "run"]
 
 
-def main() -> None:
+def run() -> None:
     """The console script: runs the command, then everything a normal exit runs — non-daemon
     threads joined, ``atexit`` handlers (logging flushed, the extraction pool and Prefect's
     workers stopped), standard streams flushed — and leaves without the interpreter's own
