@@ -176,14 +176,22 @@ def free_port(addr: str) -> int:
 
 # -- the bare side (its own process) ----------------------------------------------------------
 
-def _bare_extract(html: bytes, url: str) -> tuple[str, str | None, str | None, str | None]:
+_IMPORTED_AT: list[float] = []
+
+
+def _bare_extract(html: bytes, url: str) -> tuple[tuple[str, str | None, str | None, str | None], float]:
+    """The row, and on a worker's first page the CPU its start and imports took (start-up)."""
     import trafilatura
 
+    startup = 0.0
+    if not _IMPORTED_AT:
+        _IMPORTED_AT.append(time.process_time())
+        startup = _IMPORTED_AT[0]
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True)
     if doc is None:
-        return url, None, None, None
+        return (url, None, None, None), startup
     d = doc if isinstance(doc, dict) else doc.as_dict()
-    return url, d.get("title"), d.get("date"), d.get("text")
+    return (url, d.get("title"), d.get("date"), d.get("text")), startup
 
 
 def run_bare(hosts: int, port: int, db_url: str) -> dict:
@@ -192,21 +200,35 @@ def run_bare(hosts: int, port: int, db_url: str) -> dict:
     import httpx
     import psycopg
 
+    startup_cpu = time.process_time()
     t0 = time.perf_counter()
+    cpu: dict[str, float] = {"fetch": 0.0}
+    lock = threading.Lock()
     limits = httpx.Limits(max_connections=BARE_THREADS, max_keepalive_connections=BARE_THREADS)
     with httpx.Client(limits=limits, timeout=30) as client, \
             ThreadPoolExecutor(BARE_THREADS) as threads, ProcessPoolExecutor(BARE_PROCESSES) as procs:
+        c0 = time.thread_time()
         feeds = [client.get(f"http://{host(h)}:{port}/feed.xml").text for h in range(hosts)]
         urls = [u for f in feeds for u in re.findall(r"<link>(http[^<]+/a/\d+\.html)</link>", f)]
+        cpu["poll"] = time.thread_time() - c0
 
         def fetch(url: str) -> tuple[str, bytes]:
-            return url, client.get(url).content
+            c = time.thread_time()
+            body = client.get(url).content
+            with lock:
+                cpu["fetch"] += time.thread_time() - c
+            return url, body
 
+        c0 = time.thread_time()
         extractions = []
         for fut in as_completed([threads.submit(fetch, u) for u in urls]):
             url, body = fut.result()
             extractions.append(procs.submit(_bare_extract, body, url))
-        rows = [f.result() for f in extractions]
+        done = [f.result() for f in extractions]
+        rows = [row for row, _ in done]
+        cpu["extract_startup"] = sum(startup for _, startup in done)
+        cpu["extract_submit"] = time.thread_time() - c0
+    c0 = time.thread_time()
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bare_pages")
         conn.execute("CREATE TABLE bare_pages (url text PRIMARY KEY, title text, published text, body text)")
@@ -214,7 +236,9 @@ def run_bare(hosts: int, port: int, db_url: str) -> dict:
             for row in rows:
                 copy.write_row(row)
         loaded = conn.execute("SELECT count(*) FROM bare_pages WHERE body IS NOT NULL").fetchone()[0]
-    return {"seconds_inside": time.perf_counter() - t0, "pages": len(urls), "loaded": loaded}
+    cpu["load"] = time.thread_time() - c0
+    cpu["process_at_start"] = startup_cpu
+    return {"seconds_inside": time.perf_counter() - t0, "pages": len(urls), "loaded": loaded, "stage_cpu": cpu}
 
 
 # -- measuring a child process ----------------------------------------------------------------
@@ -233,6 +257,9 @@ class Sampler(threading.Thread):
         self.peak_rss = 0
         self.peak_pss = 0    # RSS summed over a forked tree counts shared pages once per process
         self.proc_peak: dict[int, tuple[str, int]] = {}  # pid -> (role, peak RSS)
+        self.roles: dict[int, str] = {}  # pid -> main / forkserver / extract_worker / other
+        self.timeline: list[tuple[float, int, int]] = []  # (seconds, main RSS MB, tree RSS MB) every 5 s
+        self.started = time.monotonic()
         self.samples = 0
         self.stop = threading.Event()
         self.dbname = dbname
@@ -268,6 +295,8 @@ class Sampler(threading.Thread):
             try:
                 t = p.cpu_times()
                 self.tree_cpu[p.pid] = t.user + t.system
+                if p.pid not in self.roles:
+                    self.roles[p.pid] = self._role(p)
                 r = p.memory_info().rss
                 rss += r
                 if full:
@@ -278,6 +307,12 @@ class Sampler(threading.Thread):
             except ps.Error:
                 pass
         self.peak_rss = max(self.peak_rss, rss)
+        if self.samples % 50 == 1:
+            try:
+                main_rss = self.root.memory_info().rss
+            except ps.Error:
+                main_rss = 0
+            self.timeline.append((round(time.monotonic() - self.started), main_rss >> 20, rss >> 20))
         self.peak_pss = max(self.peak_pss, pss)
         if self.conn is not None:
             pids = [r[0] for r in self.conn.execute(
@@ -290,6 +325,23 @@ class Sampler(threading.Thread):
                 except ps.Error:
                     pass
 
+    def _role(self, p) -> str:  # type: ignore[no-untyped-def]
+        """What a process of the tree is: the extraction workers are forked by the fork server
+        (newsetl) or by the main process (the bare script's ProcessPoolExecutor)."""
+        if p.pid == self.root.pid:
+            return "main"
+        cmd = " ".join(p.cmdline())
+        parent = p.ppid()
+        if parent != self.root.pid and parent not in self.roles:
+            self.roles[parent] = self._role(self.psutil.Process(parent))
+        if self.roles.get(parent) == "forkserver":  # forked by it: its command line too
+            return "extract_worker"
+        if "forkserver" in cmd:
+            return "forkserver"
+        if "resource_tracker" in cmd:
+            return "other"
+        return "extract_worker" if parent == self.root.pid else "other"
+
     def run(self) -> None:
         while not self.stop.is_set():
             self.sample()
@@ -300,10 +352,15 @@ class Sampler(threading.Thread):
         self.join()
         if self.conn is not None:
             self.conn.close()
+        by_role: dict[str, float] = {}
+        for pid, secs in self.tree_cpu.items():
+            role = self.roles.get(pid, "other")
+            by_role[role] = by_role.get(role, 0.0) + secs
         return {"tree_cpu_s": sum(self.tree_cpu.values()), "main_cpu_s": self.tree_cpu.get(self.root.pid, 0.0),
+                "cpu_s_by_role": by_role,
                 "pg_cpu_s": sum(self.pg_cpu.values()),
                 "prefect_cpu_s": self._prefect_cpu() - self.prefect_start, "peak_rss_mb": self.peak_rss / 2**20,
-                "peak_pss_mb": self.peak_pss / 2**20,
+                "peak_pss_mb": self.peak_pss / 2**20, "rss_timeline": self.timeline,
                 "peak_rss_mb_by_process": sorted(((role, round(r / 2**20)) for role, r in self.proc_peak.values()),
                                                  key=lambda x: -x[1])[:6]}
 
@@ -355,6 +412,21 @@ def drop_db(base: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def prefect_idle_rate(pid: int, seconds: float = 15.0) -> float:
+    """CPU seconds per second the Prefect server spends with no run (its background services):
+    what a deployment's server costs anyway, reported beside its CPU during a run."""
+    import psutil
+
+    def cpu() -> float:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+    time.sleep(5)  # past its start-up
+    before = cpu()
+    time.sleep(seconds)
+    return (cpu() - before) / seconds
+
+
 def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
     port = free_port("127.0.0.1")
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -378,6 +450,83 @@ def start_prefect(home: Path) -> tuple[subprocess.Popen, str]:
 
 
 STAGES_RE = re.compile(r"stage seconds: (\{.*\})")
+CPU_RE = re.compile(r"stage cpu seconds: (\{.*\})")
+
+
+# -- the CPU budget table ---------------------------------------------------------------------
+
+LINES = ("start-up", "poll and parse", "fetch", "archive", "extraction", "normalize and load",
+         "PostgreSQL (outside stories)", "Prefect client + rest of main", "Prefect server", "story stage",
+         "other processes")
+STORY_LINES = ("story stage",)
+
+
+def cpu_lines(stats: dict, side: str) -> dict[str, float | None]:
+    """One run's CPU in seconds per line of the budget (None: not measured for this side).
+    How each line is measured: docs/benchmarks.md, "The CPU budget table"."""
+    roles = stats.get("cpu_s_by_role", {})
+    main, workers = roles.get("main", 0.0), roles.get("extract_worker", 0.0)
+    led = stats.get("stage_cpu", {})
+    pg = stats.get("pg_cpu_s", 0.0)
+    out: dict[str, float | None] = dict.fromkeys(LINES)
+    out["other processes"] = roles.get("other", 0.0)
+    if side == "bare":
+        startup = led.get("process_at_start", 0.0) + led.get("extract_startup", 0.0)
+        staged = sum(led.get(k, 0.0) for k in ("poll", "fetch", "extract_submit", "load"))
+        out.update({"start-up": startup, "poll and parse": led.get("poll"), "fetch": led.get("fetch"),
+                    "archive": 0.0, "extraction": workers - led.get("extract_startup", 0.0) + led.get("extract_submit", 0.0),
+                    "normalize and load": led.get("load"), "PostgreSQL (outside stories)": pg,
+                    "Prefect client + rest of main": main - led.get("process_at_start", 0.0) - staged,
+                    "Prefect server": 0.0, "story stage": 0.0})
+        return out
+    if not led:  # a tree without the ledger: only what the processes tell
+        out.update({"extraction": workers, "PostgreSQL (outside stories)": pg,
+                    "Prefect server": stats.get("prefect_cpu_s", 0.0),
+                    "Prefect client + rest of main": main, "start-up": roles.get("forkserver", 0.0)})
+        return out
+    pg_stories = stats.get("pg_cpu_by_stage", {}).get("stories", 0.0)
+    staged = sum(v for k, v in led.items() if not k.startswith("process_"))
+
+    def g(*keys: str) -> float:
+        return sum(led.get(k, 0.0) for k in keys)
+
+    out.update({
+        "start-up": g("process_at_start", "encoder_load") + roles.get("forkserver", 0.0),
+        "poll and parse": g("poll"), "fetch": g("fetch"), "archive": g("archive", "archive_index"),
+        "extraction": workers + g("extract_submit"),
+        "normalize and load": g("normalize", "load", "claims", "cycle"),
+        "PostgreSQL (outside stories)": pg - pg_stories,
+        "Prefect client + rest of main": main - g("process_at_start") - staged,
+        "Prefect server": stats.get("prefect_cpu_s", 0.0),
+        "story stage": g("stories") + pg_stories,
+    })
+    return out
+
+
+def budget_table(runs: dict[str, list[dict]], pages: int) -> tuple[str, dict]:
+    """Markdown table of the median CPU ms per page of each line, per side, and the medians."""
+    sides = [s for s in ("bare", "before", "newsetl") if runs.get(s)]
+    med: dict[str, dict[str, float | None]] = {}
+    for side in sides:
+        per_run = [cpu_lines(r, side) for r in runs[side]]
+        med[side] = {}
+        for line in LINES:
+            vals = [r[line] for r in per_run if r[line] is not None]
+            med[side][line] = round(1000 * statistics.median(vals) / pages, 2) if vals else None
+        totals = [sum(v for v in r.values() if v is not None) for r in per_run]
+        outside = [sum(v for k, v in r.items() if v is not None and k not in STORY_LINES) for r in per_run]
+        med[side]["total"] = round(1000 * statistics.median(totals) / pages, 2)
+        med[side]["total outside stories"] = round(1000 * statistics.median(outside) / pages, 2)
+    head = "| CPU ms per page | " + " | ".join(sides) + (" | newsetl ÷ bare |" if "bare" in sides and "newsetl" in sides else " |")
+    rows = [head, "|" + "---|" * (len(sides) + 1 + ("bare" in sides and "newsetl" in sides))]
+    for line in (*LINES, "total", "total outside stories"):
+        cells = ["–" if med[s][line] is None else f"{med[s][line]:.2f}" for s in sides]
+        ratio = ""
+        if "bare" in sides and "newsetl" in sides:
+            b, n = med["bare"][line], med["newsetl"][line]
+            ratio = f" {n / b:.2f} |" if b and n is not None and b >= 0.05 else " |"
+        rows.append(f"| {line} | " + " | ".join(cells) + " |" + ratio)
+    return "\n".join(rows), med
 
 
 MAX_ENTRIES_PER_FEED = 500  # etl.config: NEWSETL_MAX_ENTRIES_PER_POLL's default
@@ -392,6 +541,7 @@ def main() -> None:
     ap.add_argument("--baseline-tree", type=Path,
                     help="another checkout of newsetl (e.g. `git archive main`) run as a third side, "
                          "'before', in the same rounds: before/after in one run")
+    ap.add_argument("--logs", type=Path, help="keep each newsetl run's log (stderr) in this directory")
     ap.add_argument("--mode", choices=["bare"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -427,6 +577,7 @@ def main() -> None:
         f'  language = "en"\n' for h in range(args.hosts)))
     prefect, api = (None, "") if args.only == "bare" else start_prefect(work / "prefect")
     prefect_pids = [prefect.pid] if prefect else []
+    idle_rate = prefect_idle_rate(prefect.pid) if prefect else 0.0
     runs: dict[str, list[dict]] = {"bare": [], "newsetl": []}
     sides = [args.only] if args.only else ["bare", "newsetl"]
     if args.baseline_tree:
@@ -449,10 +600,22 @@ def main() -> None:
                            "NEWSETL_HOME": str(home), "NEWSETL_ARCHIVE_DIR": str(home / "archive"),
                            "NEWSETL_ALLOW_PRIVATE_NETWORKS": "1", "PREFECT_API_URL": api,
                            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-                    exe = str(Path(sys.executable).with_name("newsetl"))
+                    probe_out = work / f"probe-{side}-{rnd}.json"
+                    env["BENCH_PROBE_OUT"] = str(probe_out)
+                    # `newsetl -v ingest ...` as the console script runs it, with the probes of
+                    # bench/e2e_probe.py (PostgreSQL CPU per stage, the encoder's load)
+                    cmd = [sys.executable, os.environ.get("BENCH_PROBE_SCRIPT", str(ROOT / "bench" / "e2e_probe.py")), "-v", "ingest", "--force",
+                           "--sources", str(sources)]
                     try:
-                        stats, out, err = measured([exe, "-v", "ingest", "--force", "--sources", str(sources)],
-                                                   env, url, name, prefect_pids)
+                        stats, out, err = measured(cmd, env, url, name, prefect_pids)
+                        if args.logs:
+                            args.logs.mkdir(parents=True, exist_ok=True)
+                            (args.logs / f"{side}-{rnd}.log").write_text(err)
+                        probe = json.loads(probe_out.read_text()) if probe_out.exists() else {}
+                        stats["pg_cpu_by_stage"] = probe.get("pg_cpu_by_stage", {})
+                        stats["cpu_at_exit_s"] = probe.get("process_cpu_at_exit")
+                        m = CPU_RE.findall(err)
+                        stats["stage_cpu"] = json.loads(m[-1]) if m else {}
                         import psycopg
 
                         with psycopg.connect(url) as conn:
@@ -491,6 +654,7 @@ def main() -> None:
     keys = ("pages_per_s", "seconds", "cpu_ms_per_page", "pg_cpu_ms_per_page", "prefect_cpu_ms_per_page",
             "peak_rss_mb", "peak_pss_mb", "loaded", "main_cpu_s")
     summary: dict = {"pages": args.pages, "hosts": args.hosts, "rounds": args.rounds,
+                     "prefect_server_idle_cpu_per_s": round(idle_rate, 4),
                      "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()}
     for side in sides:
         summary[side] = {k: med(side, k) for k in keys}
@@ -511,11 +675,24 @@ def main() -> None:
         summary["before_rate_ratio_paired"] = [round(n["pages_per_s"] / b["pages_per_s"], 3)
                                                for b, n in zip(runs["bare"], runs["before"], strict=True)]
         summary["before_rate_ratio_median"] = round(statistics.median(summary["before_rate_ratio_paired"]), 3)
+    table, summary["cpu_budget_ms_per_page"] = budget_table(runs, args.pages)
+    if "bare" in sides and "newsetl" in sides:
+        outside = [sum(v for k, v in cpu_lines(n, "newsetl").items() if v is not None and k not in STORY_LINES)
+                   / sum(v for v in cpu_lines(b, "bare").values() if v is not None)
+                   for b, n in zip(runs["bare"], runs["newsetl"], strict=True)]
+        summary["cpu_outside_stories_ratio_paired"] = [round(r, 3) for r in outside]
+        summary["cpu_outside_stories_ratio_median"] = round(statistics.median(outside), 3)
     if "newsetl" in sides:
         stage_keys = sorted({k for r in runs["newsetl"] for k in r.get("stages", {})})
         summary["newsetl_stage_seconds_median"] = {
             k: round(statistics.median(r["stages"].get(k, 0.0) for r in runs["newsetl"]), 2) for k in stage_keys}
     print(json.dumps(summary, indent=2))
+    print(f"\nCPU budget, ms per page (medians of {args.rounds} round(s), {args.pages} pages):\n{table}")
+    for side in sides:
+        if side != "bare":
+            idle = statistics.median(1000 * idle_rate * r["seconds"] / args.pages for r in runs[side])
+            print(f"{side}: of the Prefect server's CPU, {idle:.2f} ms per page is its idle rate "
+                  f"({idle_rate * 1000:.1f} ms/s) over the run's wall time")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ INNER = {
               "backfills", "unarchived"],
     "stories": ["lexicon", "features", "dedup", "attribution", "profile", "index", "model", "window", "reach",
                 "matcher", "snapshot", "repository", "engine", "memory", "postgres", "assign"],
-    "jobs": ["submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
+    "jobs": ["cpu", "submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
              "maintenance", "metrics"],
     "cli": ["stack", "render", "listings", "ops", "main"],
 }

@@ -58,7 +58,8 @@ def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_ord
         engine: Engine, demo_sites, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "sources.toml"
     path.write_text(demo_sites.sources_toml(min_request_interval=0.0), encoding="utf-8")
-    settings = replace(load_settings(path), task_workers=3, batch_size=4, allow_private_networks=True)
+    settings = replace(load_settings(path), task_workers=3, batch_size=4, allow_private_networks=True,
+                       poll_chunk_size=1)
     report = RunReport()
     with ThreadPoolExecutor(max_workers=16) as pool:
         submit = RecordingSubmit(pool)
@@ -74,9 +75,10 @@ def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_ord
     assert stored == result.inserted > 30 and unassigned == 0
     batches = len(result.batches)
     assert batches > settings.task_workers  # enough batches for the bound to matter
-    # Polling: rounds of task_workers units; the first round leases every feed, the second
-    # finds none left and ends the loop.
-    assert submit.submitted["lease_and_poll"] == 2 * settings.task_workers
+    # Polling: rounds of at most task_workers units of one chunk each, as many as the feeds
+    # left fill (a unit is a task run: none is started to find nothing).
+    assert feeds > settings.task_workers
+    assert submit.submitted["lease_and_poll"] == feeds
     assert submit.peak["lease_and_poll"] == settings.task_workers
     # Batches: exactly task_workers submitted ahead, never more; every one collected.
     assert submit.submitted["process_batch"] == batches
@@ -94,6 +96,10 @@ def test_the_cycle_keeps_task_workers_units_in_flight_and_assigns_stories_in_ord
     assert report.counts.feeds_polled == feeds and report.counts.articles_new == stored
     assert report.tally.total().new == stored and report.counts.errors == 0
     assert result.stories.processed == stored
+    # The CPU ledger saw every stage of the pages' path, inside the process's own CPU time.
+    staged = {k: v for k, v in result.stage_cpu.items() if not k.startswith("process_")}
+    assert {"poll", "fetch", "archive", "normalize", "load", "stories"} <= staged.keys()
+    assert sum(staged.values()) <= result.stage_cpu["process_in_cycle"] + 0.05
 
 
 def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  # type: ignore[no-untyped-def]
@@ -106,7 +112,7 @@ def test_one_worker_runs_everything_one_at_a_time(engine: Engine, demo_sites,  #
         result = run_cycle(engine, settings, registry=load_sources(path), force=True, submit=submit)
     assert result.inserted > 30
     assert submit.peak == Counter({name: 1 for name in submit.submitted})
-    assert submit.submitted["lease_and_poll"] == 2
+    assert submit.submitted["lease_and_poll"] == 1  # every feed fits one chunk: one unit
 
 
 def test_batches_per_run_are_capped_whatever_the_size() -> None:

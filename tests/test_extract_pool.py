@@ -117,3 +117,47 @@ def _slow_then_record(html: bytes | str, url: str | None, max_bytes: int | None)
 
     _time.sleep(0.05)
     return Extraction(status=ExtractionStatus.OK, text="x" * 300, title=repr(_time.monotonic()))
+
+
+def test_waiting_pages_are_bounded_and_an_older_batch_is_never_held_back() -> None:
+    """Fetching outruns extraction: a submitter waits while ``max_waiting`` pages of its
+    priority or older wait for a worker (memory stays flat whatever the batch size); pages of
+    an older batch still get in while a newer batch's fetch threads are held."""
+    import threading
+
+    with ExtractionPool(workers=1, timeout=20, page_fn=_slow_then_record) as pool:
+        pool.max_waiting = 3
+        html = b"<html><body><p>" + b"word " * 50 + b"</p></body></html>"
+        seen: list[tuple[int, int]] = []
+        stop = threading.Event()
+
+        def watch() -> None:  # pages of the newer batch waiting, and all pages waiting
+            while not stop.is_set():
+                with pool._feed_lock:
+                    seen.append((sum(1 for w in pool._waiting if w[0] == 5.0), len(pool._waiting)))
+                time.sleep(0.002)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        newer: list = []
+        feeder = threading.Thread(target=lambda: newer.extend(
+            pool.submit(PageJob(html, f"http://x/new-{i}"), priority=5.0) for i in range(12)), daemon=True)
+        try:
+            feeder.start()
+            time.sleep(0.2)
+            held = feeder.is_alive()  # 2 at the worker, 3 waiting, the rest not taken yet
+            started = time.monotonic()
+            older = [pool.submit(PageJob(html, f"http://x/old-{i}"), priority=1.0) for i in range(3)]
+            admitted_in = time.monotonic() - started
+            feeder.join(30)
+        finally:
+            stop.set()
+            watcher.join()
+        results = [pool.result(t) for t in older + newer]
+    assert held and admitted_in < 0.1  # the older batch got in at once
+    assert all(r is not None and r.status == ExtractionStatus.OK for r in results)
+    assert len(newer) == 12
+    assert max(n for n, _ in seen) == 3 and max(t for _, t in seen) <= 6  # older ones may add theirs
+    # the older pages went to the worker before the newer pages that were waiting
+    order = sorted(range(15), key=lambda i: float(results[i].title or 0))  # type: ignore[union-attr]
+    assert max(order.index(i) for i in range(3)) < 8

@@ -90,3 +90,60 @@ def test_new_entries_skips_known_keys_and_known_urls(engine: Engine) -> None:
     with engine.connect() as conn:
         keys = conn.execute(text("SELECT entry_key FROM article_feeds ORDER BY 1")).scalars().all()
     assert keys == ["g1", "g1-renamed"]
+
+
+def _words(n: int, tag: str) -> str:
+    return " ".join(f"{tag}{i}" for i in range(n))
+
+
+_base_record = _record
+
+
+def _load_story(engine: Engine) -> tuple[list[models.LoadResult], dict[str, list[tuple]]]:
+    """Three batches that exercise every rule of the load; what each returned and what is stored."""
+    sid, fid = _setup(engine)
+    long = {n: _words(40, f"w{n}x") for n in range(20)}
+
+    def _record(source_id: int, feed_id: int, n: int, body: str) -> ArticleRecord:  # counted words
+        return replace(_base_record(source_id, feed_id, n, body=body), word_count=len(body.split()))
+
+    first = [_record(sid, fid, n, body=long[n]) for n in range(10)]
+    first.append(_record(sid, fid, 15, body="short teaser"))
+    second = [*first[:10],
+              _record(sid, fid, 3, body=long[3] + " corrected"),                      # text changed: revision
+              replace(_record(sid, fid, 4, body="x"), extraction_status="failed"),    # never over good text
+              *[_record(sid, fid, n, body=long[n]) for n in (10, 11, 12)],             # new
+              replace(_record(sid, fid, 13, body=long[5]), entry_key="g13"),          # same text as 5: duplicate
+              _record(sid, fid, 16, body="short teaser")]                             # short: not a duplicate
+    second = [r for r in second if r.canonical_url != "https://ex.com/a/3" or r.body != long[3]]
+    second = [r for r in second if r.canonical_url != "https://ex.com/a/4" or r.extraction_status == "failed"]
+    third = [replace(_record(sid, fid, 13, body=long[13]), entry_key="g13b"),         # known extra URL
+             replace(_record(sid, fid, 1, body=long[1]), entry_key="other-key"),      # a second feed key
+             _record(sid, fid, 17, body=long[17])]
+    results = [store.upsert_articles(engine, b) for b in (first, second, third)]
+    tables = {
+        "articles": "SELECT id, canonical_url, body, content_hash, extraction_status, title FROM articles ORDER BY id",
+        "article_urls": "SELECT url, article_id, reason FROM article_urls ORDER BY url",
+        "article_feeds": "SELECT feed_id, entry_key, article_id, entry_url FROM article_feeds ORDER BY 1, 2",
+        "article_revisions": "SELECT article_id, reason, body FROM article_revisions ORDER BY article_id, body",
+    }
+    with engine.connect() as conn:
+        return results, {t: [tuple(r) for r in conn.execute(text(q))] for t, q in tables.items()}
+
+
+def test_the_set_based_load_stores_and_counts_what_row_by_row_does(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from etl.store import articles
+
+    at_once, stored = _load_story(engine)
+    with engine.begin() as conn:  # start again from nothing, ids included
+        conn.execute(text("TRUNCATE articles, article_urls, article_feeds, article_revisions, sources, feeds "
+                          "RESTART IDENTITY CASCADE"))
+    monkeypatch.setattr(articles, "_shares_a_hash", lambda records: True)  # every batch row by row
+    one_by_one, stored_rows = _load_story(engine)
+    assert at_once == one_by_one
+    assert [r.new_ids for r in at_once] == [r.new_ids for r in one_by_one]
+    assert stored == stored_rows
+    # and the story is the one intended
+    assert [(r.inserted, r.updated, r.unchanged, r.duplicates) for r in at_once] == [
+        (11, 0, 0, 0), (4, 1, 9, 1), (1, 0, 1, 1)]
+    assert len(stored["article_revisions"]) == 1 and len(stored["article_urls"]) == 1

@@ -1,3 +1,3 @@
-from etl.cli import app
+from etl.cli import run
 
-app()
+run()

@@ -24,7 +24,7 @@ from etl import store, stories
 from etl.config import Settings, StoryConfig
 from etl.fetch.http import PAGE_ACCEPT, Fetcher
 from etl.fetch.urls import host_of
-from etl.jobs import archiving
+from etl.jobs import archiving, cpu
 from etl.jobs.runs import reap_dead_runs
 from etl.models import (
     REFUSED_FETCHES,
@@ -89,15 +89,21 @@ def fetch_pages(fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
 
     def one(item: WorkItem) -> _Fetched:
         started = time.perf_counter()
-        # Article links come from untrusted feeds: the fetcher checks every hop (SSRF) and,
-        # for pages, robots.txt (cached per host).
-        page = fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
-                             min_interval=item.min_request_interval, respect_robots=True)
+        with cpu.stage("fetch"):
+            # Article links come from untrusted feeds: the fetcher checks every hop (SSRF) and,
+            # for pages, robots.txt (cached per host).
+            page = fetcher.fetch(item.entry.link, max_bytes=settings.max_page_bytes, accept=PAGE_ACCEPT,
+                                 min_interval=item.min_request_interval, respect_robots=True)
         fetched = time.perf_counter()
-        archived, unarchived = archiving.write_page(settings, page, item)
+        with cpu.stage("archive"):
+            archived, unarchived = archiving.write_page(settings, page, item)
         archived_at = time.perf_counter()
-        ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url), priority)
-        return _Fetched(page, archived, ticket, (fetched - started, archived_at - fetched), unarchived)
+        with cpu.stage("extract_submit"):
+            ticket = pool.submit(PageJob(page.content if page.ok else None, page.final_url), priority)
+        # The bytes are archived and in the pool's hands: the batch keeps the response without
+        # them, so a batch in flight holds its pages' text, not their HTML (memory stays flat).
+        return _Fetched(dataclasses.replace(page, content=b""), archived, ticket,
+                        (fetched - started, archived_at - fetched), unarchived)
 
     workers = max(1, min(settings.per_host_concurrency, len(items)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as threads:
@@ -161,9 +167,10 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
     page claims name the run (``run:<id>:…``), so that a later run that finds this run dead
     frees them at once.
     """
-    items, refused = _storable(items)
-    if only_new:
-        items = _still_new(engine, items)
+    with cpu.stage("claims"):
+        items, refused = _storable(items)
+        if only_new:
+            items = _still_new(engine, items)
     owner = f"run:{run_id}:{uuid.uuid4().hex}" if run_id is not None else uuid.uuid4().hex
     try:
         result, waiting = _claim_and_load(engine, fetcher, settings, items, owner)
@@ -176,11 +183,13 @@ def process_batch(engine: Engine, fetcher: Fetcher, settings: Settings,
             if time.monotonic() >= next_reap:  # the owner may have died meanwhile: free its claims
                 reap_dead_runs(engine, except_run=run_id)
                 next_reap = time.monotonic() + REAP_EVERY_SECONDS
-            waiting = _still_new(engine, waiting)
+            with cpu.stage("claims"):
+                waiting = _still_new(engine, waiting)
             more, waiting = _claim_and_load(engine, fetcher, settings, waiting, owner)
             result.add(more)
     finally:
-        store.release_pages(engine, owner)
+        with cpu.stage("claims"):
+            store.release_pages(engine, owner)
     result.deferred_feeds = sorted({i.feed_id for i in waiting if i.feed_id is not None})
     result.errors[:0] = refused
     result.failed += len(refused)
@@ -220,7 +229,9 @@ def claim_seconds(settings: Settings, items: Sequence[WorkItem]) -> float:
 
 def _claim_and_load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[WorkItem],
                     owner: str) -> tuple[BatchResult, list[WorkItem]]:
-    claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner, claim_seconds(settings, items))
+    with cpu.stage("claims"):
+        claimed = store.claim_pages(engine, (i.entry.canonical_url for i in items), owner,
+                                    claim_seconds(settings, items))
     mine = [i for i in items if i.entry.canonical_url in claimed]
     return _load(engine, fetcher, settings, mine), [i for i in items if i.entry.canonical_url not in claimed]
 
@@ -249,15 +260,16 @@ def _load(engine: Engine, fetcher: Fetcher, settings: Settings, items: Sequence[
     times: dict[str, float] = {}
     with timed(times, "fetch_wall"):
         fetched = fetch_pages(fetcher, settings, items, pool)
-        store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
+        with cpu.stage("fetch"):
+            store.save_host_backoffs(engine, fetcher.drain_new_backoffs())  # a page's 429 parks its host for all
     times["fetch"] = sum(f.seconds[0] for f in fetched)
     times["archive"] = sum(f.seconds[1] for f in fetched)
     pages = [f.page for f in fetched]
-    with timed(times, "extract_wait"):
+    with timed(times, "extract_wait"), cpu.stage("extract_submit"):
         extractions = [pool.result(f.extraction) for f in fetched]
     # Pages that could not be archived still load; each is recorded (which page, why) and counted.
     errors: list[IngestError] = [f.unarchived for f in fetched if f.unarchived is not None]
-    with timed(times, "normalize"):
+    with timed(times, "normalize"), cpu.stage("normalize"):
         aligned = records_from(items, pages, extractions, errors)
     out = _store(engine, aligned, [f.archived for f in fetched], errors, times)
     out.unarchived = sum(1 for f in fetched if f.unarchived is not None)
@@ -279,7 +291,7 @@ def _store(engine: Engine, aligned: Sequence[ArticleRecord | None], archived: Se
     archived responses; a row the database refuses is recorded in ``errors``, the rest load."""
     records = [r for r in aligned if r is not None]
     refs = [ref for ref, r in zip(archived, aligned, strict=True) if r is not None]
-    with timed(times, "load"):
+    with timed(times, "load"), cpu.stage("load"):
         loaded = store.upsert_articles(engine, records)
     by_url = {r.canonical_url: r for r in records}
     for url, why in loaded.failed:
@@ -288,7 +300,7 @@ def _store(engine: Engine, aligned: Sequence[ArticleRecord | None], archived: Se
                                   rec.feed_id if rec else None, rec.source_id if rec else None))
     bad = {url for url, _ in loaded.failed}
     if any(ref is not None for ref in refs):
-        with timed(times, "index"):
+        with timed(times, "index"), cpu.stage("archive_index"):
             archiving.index_pages(engine, refs, records)
     # failed: rows stored as 'failed', rows the database refused, records never built
     failed = sum(1 for r in records if r.extraction_status == ExtractionStatus.FAILED or r.canonical_url in bad)
@@ -315,10 +327,12 @@ def assign_stories(engine: Engine, article_ids: Sequence[int], config: StoryConf
     A failure is logged and returned as None, never raised: the articles stay loaded
     (``newsetl recluster --since`` assigns them later)."""
     try:
-        counts = stories.assign(engine, article_ids, config, stage)
+        with cpu.stage("stories"):
+            counts = stories.assign(engine, article_ids, config, stage)
     except Exception:
         log.exception("story assignment failed for %d article(s)", len(article_ids))
         return None
     if run_id is not None:
-        store.add_story_counts(engine, run_id, counts)
+        with cpu.stage("stories"):
+            store.add_story_counts(engine, run_id, counts)
     return counts

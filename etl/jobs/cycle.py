@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from etl import store, stories
 from etl.config import Settings, Source
 from etl.fetch.http import Fetcher
-from etl.jobs import batch, polling
+from etl.jobs import batch, cpu, polling
 from etl.jobs.runs import RunReport
 from etl.jobs.story_lane import StoryLane
 from etl.jobs.submit import Pending, Submit, run_now
@@ -47,6 +47,7 @@ class CycleResult:
     report: RunReport = field(default_factory=RunReport)
     held: dict[str, int] = field(default_factory=dict)  # due feeds other live runs hold: worker → count
     stage_seconds: dict[str, float] = field(default_factory=dict)  # busy seconds per stage
+    stage_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage (etl.jobs.cpu)
 
     @property
     def inserted(self) -> int:
@@ -79,6 +80,9 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     # Feeds are leased a chunk per unit, task_workers units per round, until none is due:
     # concurrent runs (other workers, other machines) never poll the same feed.
     started = time.perf_counter()
+    # CPU of the process so far (imports, settings, the flow run's start) and the ledger's
+    # state: the cycle logs what each stage cost during it (etl.jobs.cpu).
+    cpu_at_start, ledger = time.process_time(), cpu.snapshot()
     times: dict[str, float] = {}
     result.report.archive.directory = str(settings.archive_path)  # named when a write fails
     # Articles a dead run loaded but never gave a story go first, as they would have.
@@ -87,15 +91,16 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     with batch.timed(times, "poll"):
         result.polls = polling.poll_due(engine, fetcher, settings, run_id, slugs=slugs, force=force,
                                         loops=settings.task_workers, submit=submit)
-    result.held = store.held_feeds(engine, polling.worker_id(run_id), slugs)
-    items: list[WorkItem] = []
-    for res in result.polls:
-        store.record_ingest_errors(engine, run_id, res.errors)
-        result.report.add_poll(res)
-        if res.outcome.failed:
-            log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
-        items.extend(res.items)
-    batches = batch.make_batches(items, settings.batch_size, max_batches=MAX_BATCHES_PER_RUN)
+    with cpu.stage("cycle"):
+        result.held = store.held_feeds(engine, polling.worker_id(run_id), slugs)
+        items: list[WorkItem] = []
+        for res in result.polls:
+            store.record_ingest_errors(engine, run_id, res.errors)
+            result.report.add_poll(res)
+            if res.outcome.failed:
+                log.warning("feed %s failed: %s: %s", res.outcome.url, res.outcome.error_kind, res.outcome.error)
+            items.extend(res.items)
+        batches = batch.make_batches(items, settings.batch_size, max_batches=MAX_BATCHES_PER_RUN)
     log.info("%d feed(s) polled, %d new entr(ies) in %d batch(es)", len(result.polls), len(items), len(batches))
     deferred: set[int] = set()
     # Stories are assigned in their own thread, batch after batch in load order, while later
@@ -106,7 +111,8 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
                 deferred.update(i.feed_id for i in chunk if i.feed_id is not None)
                 result.report.counts.errors += 1
                 continue
-            store.record_ingest_errors(engine, run_id, out.errors)
+            with cpu.stage("cycle"):
+                store.record_ingest_errors(engine, run_id, out.errors)
             result.batches.append(out)
             add_seconds(times, out.stage_seconds)
             result.report.add_batch(chunk[0].slug, out)
@@ -119,11 +125,16 @@ def _cycle(engine: Engine, settings: Settings, fetcher: Fetcher, run_id: int | N
     times["stories"] = lane.seconds
     # Every new entry is loaded: now the feeds may answer 304 next time (except feeds with a
     # page another run was fetching: should that run die, the entry comes back).
-    store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
-                                     and p.pending_validators.feed_id not in deferred])
+    with cpu.stage("cycle"):
+        store.commit_validators(engine, [p.pending_validators for p in result.polls if p.pending_validators
+                                         and p.pending_validators.feed_id not in deferred])
     times["cycle"] = time.perf_counter() - started
     result.stage_seconds = times
     log.info("stage seconds: %s", json.dumps({k: round(v, 2) for k, v in sorted(times.items())}))
+    spent = cpu.since(ledger)
+    spent.update(process_at_start=cpu_at_start, process_in_cycle=time.process_time() - cpu_at_start)
+    result.stage_cpu = spent
+    log.info("stage cpu seconds: %s", json.dumps({k: round(v, 3) for k, v in sorted(spent.items())}))
     return result
 
 
@@ -132,8 +143,9 @@ def catch_up_stories(engine: Engine, settings: Settings, run_id: int | None, sub
     """Assigns stories to the articles of the last ``CATCH_UP_DAYS`` that no assignment has
     processed: a run killed between loading a batch and assigning it leaves them behind. At
     most ``MAX_BATCHES_PER_RUN`` units (larger ones past it), so task runs stay bounded."""
-    since = store.db_now(engine) - timedelta(days=CATCH_UP_DAYS)
-    ids = store.unstoried_articles(engine, since, run_id)
+    with cpu.stage("stories"):
+        since = store.db_now(engine) - timedelta(days=CATCH_UP_DAYS)
+        ids = store.unstoried_articles(engine, since, run_id)
     size = max(settings.batch_size, -(-len(ids) // MAX_BATCHES_PER_RUN))
     stage = stories.StoryStage(engine, settings.stories) if ids else None
     for start in range(0, len(ids), size):

@@ -35,6 +35,7 @@ from etl.fetch.schedule import (
     with_jitter,
 )
 from etl.fetch.urls import host_of
+from etl.jobs import cpu
 from etl.jobs.archiving import index_feeds, write_feed_response
 from etl.jobs.runs import reap_dead_runs
 from etl.jobs.submit import Submit, run_now
@@ -86,7 +87,8 @@ def poll_one(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow
     res = fetcher.fetch(feed.url, max_bytes=settings.max_feed_bytes, etag=feed.etag,
                         last_modified=feed.last_modified, accept=FEED_ACCEPT,
                         min_interval=feed.min_request_interval)
-    archived, unarchived = write_feed_response(settings, res)
+    with cpu.stage("archive"):
+        archived, unarchived = write_feed_response(settings, res)
     if res.error_kind == ErrorKind.HOST_BACKOFF:  # parked by another thread meanwhile, or a hop's host
         parked = fetcher.backoff_for(host_of(res.final_url)) or fetcher.backoff_for(host)
         if parked is not None:
@@ -187,7 +189,8 @@ def storable_entries(feed: FeedRow, entries: Sequence[FeedEntry]) -> tuple[list[
 def _safe_poll(engine: Engine, fetcher: Fetcher, settings: Settings, feed: FeedRow,
                force: bool) -> PollResult:
     try:
-        return poll_one(engine, fetcher, settings, feed, force)
+        with cpu.stage("poll"):
+            return poll_one(engine, fetcher, settings, feed, force)
     except Exception as exc:  # recorded, so the lease is released and the feed re-scheduled
         log.exception("unexpected error polling %s", feed.url)
         outcome = PollOutcome(
@@ -210,9 +213,11 @@ def poll_chunk(engine: Engine, fetcher: Fetcher, settings: Settings, feeds: Sequ
     workers = max(1, min(settings.fetch_concurrency, len(feeds)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
         results = list(pool.map(lambda f: _safe_poll(engine, fetcher, settings, f, force), feeds))
-    store.save_host_backoffs(engine, fetcher.drain_new_backoffs())
-    store.record_polls(engine, run_id, [r.outcome for r in results])
-    index_feeds(engine, [(r.archived, r.outcome.feed_id) for r in results])
+    with cpu.stage("poll"):
+        store.save_host_backoffs(engine, fetcher.drain_new_backoffs())
+        store.record_polls(engine, run_id, [r.outcome for r in results])
+    with cpu.stage("archive_index"):
+        index_feeds(engine, [(r.archived, r.outcome.feed_id) for r in results])
     return results
 
 
@@ -221,10 +226,11 @@ def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id:
                    force: bool = False) -> list[PollResult]:
     """One unit of work for a task: claim a chunk of due feeds and poll it. Empty when nothing
     is left for this run."""
-    fetcher.add_backoffs(store.active_host_backoffs(engine))  # other workers' Retry-After
-    feeds = store.lease_feeds(engine, worker=worker, limit=settings.poll_chunk_size,
-                              lease_seconds=settings.feed_lease_seconds, run_started=run_started,
-                              slugs=slugs, force=force)
+    with cpu.stage("poll"):
+        fetcher.add_backoffs(store.active_host_backoffs(engine))  # other workers' Retry-After
+        feeds = store.lease_feeds(engine, worker=worker, limit=settings.poll_chunk_size,
+                                  lease_seconds=settings.feed_lease_seconds, run_started=run_started,
+                                  slugs=slugs, force=force)
     try:
         return poll_chunk(engine, fetcher, settings, feeds, run_id, force)
     except BaseException:
@@ -235,18 +241,25 @@ def lease_and_poll(engine: Engine, fetcher: Fetcher, settings: Settings, run_id:
 def poll_due(engine: Engine, fetcher: Fetcher, settings: Settings, run_id: int | None, *,
              slugs: Sequence[str] = (), force: bool = False, worker: str | None = None,
              loops: int = 1, submit: Submit = run_now) -> list[PollResult]:
-    """Every due feed: rounds of ``loops`` units of work (each leases a chunk and polls it),
-    until a round finds nothing left for this run. The ingest cycle submits the units as
-    Prefect tasks; scripts and tests run them at once."""
+    """Every due feed: rounds of up to ``loops`` units of work (each leases a chunk and polls
+    it), as many as the feeds left to lease fill, until none is left for this run. The ingest
+    cycle submits the units as Prefect tasks (each one a task run: a unit that would find
+    nothing is not started); scripts and tests run them at once."""
     worker = worker or worker_id(run_id)
     run_started = store.db_now(engine)
     results: list[PollResult] = []
+    chunk = max(1, settings.poll_chunk_size)
     while True:
         if results:  # a run that died since our start (or the last round) leaves its leases to us
             reap_dead_runs(engine, except_run=run_id)
+        with cpu.stage("poll"):
+            left = store.count_leasable_feeds(engine, run_started=run_started, slugs=slugs, force=force)
+        if not left:
+            return results
+        units = min(loops, -(-left // chunk))
         pending = [submit(lease_and_poll, engine, fetcher, settings, run_id, worker=worker,
-                          run_started=run_started, slugs=list(slugs), force=force) for _ in range(loops)]
+                          run_started=run_started, slugs=list(slugs), force=force) for _ in range(units)]
         found = [r for p in pending for r in p.result()]
-        if not found:
+        if not found:  # another worker leased them meanwhile
             return results
         results.extend(found)

@@ -22,6 +22,7 @@ from etl.store.feeds import (
     due_feeds,
     feed_status,
     held_feeds,
+    count_leasable_feeds,
     lease_feeds,
     new_entries,
     prune_feed_polls,
@@ -55,7 +56,7 @@ __all__ = [
     "unstoried_articles",
     "EXACT_HASH_MIN_WORDS", "active_host_backoffs", "add_story_counts", "archived_articles", "article_count",
     "claim_pages", "commit_validators", "db_now", "due_feeds", "feed_status", "finish_run",
-    "HostSlots", "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "lease_feeds", "link_artifact", "new_entries",
+    "HostSlots", "host_slot_reserver", "index_archive", "prune_feed_polls", "prune_runs", "latest_articles", "count_leasable_feeds", "lease_feeds", "link_artifact", "new_entries",
     "query", "record_poll", "record_polls", "release_leases", "release_pages", "save_host_backoffs",
     "start_run", "stored_urls", "sync_sources", "upsert_articles",
 ]

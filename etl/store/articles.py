@@ -6,9 +6,12 @@ Every write is keyed, so a killed run can simply be rerun.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,8 +33,7 @@ _FULL_TEXT = frozenset({ExtractionStatus.OK, ExtractionStatus.RECALL, Extraction
 
 def _exact_duplicate(conn: Connection, rec: ArticleRecord) -> tuple[int, str] | None:
     """The stored article this record duplicates exactly, with the reason, if any."""
-    check_hash = (rec.content_hash is not None and (rec.word_count or 0) >= EXACT_HASH_MIN_WORDS
-                  and rec.extraction_status in _FULL_TEXT)
+    check_hash = _check_hash(rec)
     row = conn.execute(query("find_exact_duplicate"), {
         "canonical_url": rec.canonical_url, "content_hash": rec.content_hash, "check_hash": check_hash,
     }).first()
@@ -69,7 +71,10 @@ def _upsert_batch(engine: Engine, unique: Sequence[ArticleRecord], links: Sequen
     duplicate_of: dict[str, int] = {}
     with engine.begin() as conn:
         if not isolate:
-            _upsert_rows(conn, unique, links, revision_reason, result, duplicate_of)
+            if _shares_a_hash(unique):
+                _upsert_rows(conn, unique, links, revision_reason, result, duplicate_of)
+            else:
+                _upsert_set(conn, unique, links, revision_reason, result)
             return result
         failed: set[str] = set()
         for rec in unique:
@@ -93,6 +98,80 @@ def _upsert_batch(engine: Engine, unique: Sequence[ArticleRecord], links: Sequen
                 result.failed.append((link.canonical_url, f"feed reference: {type(exc).__name__}: "
                                       f"{str(exc).splitlines()[0]}"[:500]))
     return result
+
+
+def _shares_a_hash(records: Sequence[ArticleRecord]) -> bool:
+    """Whether two records of the batch have the same text: then one may be an exact duplicate
+    of the other, which only loading them one after the other decides as before (the set-based
+    load looks duplicates up against the rows stored before the batch)."""
+    counts = Counter(r.content_hash for r in records if r.content_hash is not None)
+    return any(n > 1 for n in counts.values())
+
+
+def _check_hash(rec: ArticleRecord) -> bool:
+    return (rec.content_hash is not None and (rec.word_count or 0) >= EXACT_HASH_MIN_WORDS
+            and rec.extraction_status in _FULL_TEXT)
+
+
+_ROW_FIELDS = ("source_id", "url", "final_url", "canonical_url", "guid", "title", "description", "body",
+               "language", "authors", "published_at", "updated_at", "fetched_at", "content_hash",
+               "http_status", "extraction_status", "extraction_error", "sitename", "categories", "tags",
+               "image_url", "word_count", "page_canonical_url")
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _upsert_set(conn: Connection, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
+                revision_reason: str, result: LoadResult) -> None:
+    """The batch in five statements whatever its size (row by row: three per record): exact
+    duplicates looked up, their URLs recorded, the other rows upserted (with revisions), and
+    the feed references linked. Same rules and counts as :func:`_upsert_rows`, which still
+    loads a batch whose records share a text, and each row alone after a failure."""
+    duplicate_of: dict[str, int] = {}
+    if unique:
+        found = conn.execute(query("find_exact_duplicates"), {
+            "urls": [r.canonical_url for r in unique], "hashes": [r.content_hash for r in unique],
+            "check_hash": [_check_hash(r) for r in unique]}).all()
+        if found:
+            conn.execute(query("record_exact_duplicates"), {
+                "urls": [f.canonical_url for f in found], "article_ids": [f.article_id for f in found],
+                "reasons": [f.reason for f in found]})
+            duplicate_of = {f.canonical_url: f.article_id for f in found}
+            result.duplicates += len(found)
+        rows = [r for r in unique if r.canonical_url not in duplicate_of]
+        if rows:
+            payload = json.dumps([{k: _json_value(getattr(r, k)) for k in _ROW_FIELDS} for r in rows])
+            written = {w.canonical_url: w for w in conn.execute(query("upsert_articles"), {
+                "rows": payload, "revision_reason": revision_reason})}
+            for rec in rows:  # in URL order, as row by row: new ids go to the story stage in it
+                w = written.get(rec.canonical_url)
+                if w is None:
+                    result.unchanged += 1
+                elif w.inserted:
+                    result.inserted += 1
+                    result.new_ids.append(w.id)
+                else:
+                    result.updated += 1
+    seen: set[tuple[int, str]] = set()
+    to_article: list[ArticleRecord] = []
+    to_duplicate: list[ArticleRecord] = []
+    for rec in links:
+        key = (rec.feed_id, rec.entry_key)
+        if rec.feed_id is None or key in seen:  # a key twice: the first reference stands
+            continue
+        seen.add(key)  # type: ignore[arg-type]
+        (to_duplicate if rec.canonical_url in duplicate_of else to_article).append(rec)
+    if to_article:
+        conn.execute(query("link_articles_feeds"), {
+            "feed_ids": [r.feed_id for r in to_article], "entry_keys": [r.entry_key for r in to_article],
+            "entry_urls": [r.url for r in to_article], "canonical_urls": [r.canonical_url for r in to_article]})
+    if to_duplicate:
+        conn.execute(query("link_duplicates_feeds"), {
+            "feed_ids": [r.feed_id for r in to_duplicate], "entry_keys": [r.entry_key for r in to_duplicate],
+            "entry_urls": [r.url for r in to_duplicate],
+            "article_ids": [duplicate_of[r.canonical_url] for r in to_duplicate]})
 
 
 def _upsert_rows(conn: Connection, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],

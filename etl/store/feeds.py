@@ -37,6 +37,15 @@ def lease_feeds(engine: Engine, *, worker: str, limit: int, lease_seconds: float
     return [FeedRow(**{k: v for k, v in row.items() if k in names}) for row in rows]
 
 
+@retry_transient("counting leasable feeds")
+def count_leasable_feeds(engine: Engine, *, run_started: datetime, slugs: Sequence[str] = (),
+                         force: bool = False) -> int:
+    """How many feeds :func:`lease_feeds` could still hand this run (the same conditions)."""
+    with engine.connect() as conn:
+        return conn.execute(query("count_leasable_feeds"), {
+            "run_started": run_started, "slugs": list(slugs), "force": force}).scalar_one()
+
+
 @retry_transient("releasing leases")
 def release_leases(engine: Engine, worker: str, feed_ids: Sequence[int]) -> None:
     with engine.begin() as conn:
