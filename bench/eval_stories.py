@@ -214,10 +214,14 @@ def main() -> None:
     if args.write_model:
         import train_stories
 
-        full_cfg = StoryConfig()  # both models are fitted (embeddings on), whatever this run scored
-        parts = [(docs, sd.items(docs, full_cfg, sd.embed(docs, full_cfg))) for docs, _its, _fs in sets.values()]
-        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / model.MODEL_FILE,
-                                        "bench/eval_stories.py --write-model", report, args.c, args.min_precision)
+        full_cfg = StoryConfig()  # every model is fitted (embeddings on), whatever this run scored
+        parts = {name: (docs, sd.items(docs, full_cfg, sd.embed(docs, full_cfg)))
+                 for name, (docs, _its, _fs) in sets.items() if name in args.train_sets.split(",")}
+        command = "bench/eval_stories.py --write-model" + "".join(f" {a}" for a in sys.argv[1:] if a != "--write-model")
+        doc = train_stories.write_model(parts, full_cfg, ROOT / "etl" / "stories" / model.MODEL_FILE, command,
+                                        report, args.c, args.min_precision,
+                                        pairs=[] if args.no_train_pairs else pairs,
+                                        pair_emb=None if args.no_train_pairs else sd.pair_embeddings(pairs, full_cfg))
         print("wrote etl/stories/join_model.json", doc["version"],
               {k: m["threshold"] for k, m in doc["models"].items()}, json.dumps(doc["in_sample_scores"]))
 

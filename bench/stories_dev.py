@@ -360,7 +360,7 @@ def stream_rows(docs: Sequence[Doc], its: Sequence[Item], cfg: StoryConfig, jm: 
                 sids, x = decided[it.id]
                 for sid, row in zip(sids, x, strict=True):
                     held = [gold[a] for a in members[sid]]
-                    major = max(set(held), key=held.count) if held else None
+                    major = max(sorted(set(held)), key=held.count) if held else None  # (ties: the first by name)
                     rows.append(row)
                     labels.append(int(major == gold[it.id]))
             members[placed[it.id]].append(it.id)

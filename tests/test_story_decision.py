@@ -58,14 +58,19 @@ name = "{slug.title()}"
 def test_shipped_model_loads_and_says_where_it_comes_from() -> None:
     doc = json.loads(Path(model.__file__).with_name(model.MODEL_FILE).read_text(encoding="utf-8"))
     assert doc["command"].split()[0] in ("bench/train_stories.py", "bench/eval_stories.py")
-    assert set(doc["data_sha256"]) == {"ecbplus-dev.jsonl", "gvc-train.jsonl"}
+    assert set(doc["data_sha256"]) == {"ecbplus-dev.jsonl", "gvc-train.jsonl", "meantime-dev.jsonl",
+                                       "semeval-pairs-dev.jsonl"}
+    assert set(doc["trained_on"]) <= set(doc["data_sha256"])
     assert all(len(h) == 64 for h in doc["data_sha256"].values())
-    assert doc["cv_scores"]["ecbplus"]["b3_f1"] > 0.5 and doc["cv_scores"]["gvc"]["b3_f1"] > 0.5
+    cv = doc["cv_scores"]
+    assert cv["ecbplus"]["b3_f1"] > 0.5 and cv["gvc"]["b3_f1"] > 0.5 and cv["meantime"]["b3_f1"] > 0.5
+    assert cv["pairs"]["all"]["f1"] > 0.5 and {"ar", "de", "de-en", "tr"} <= set(cv["pairs"])
     models = load_models()
     assert models.version == doc["version"]
-    assert "embedding_cos" in models.embedding.features
+    assert "embedding_cos" in models.embedding.features and "cross" in models.embedding.features
     assert "embedding_cos" not in models.lexical.features
-    for m in (models.embedding, models.lexical):
+    assert models.sparse is not None and "embedding_cos" in models.sparse.features
+    for m in (models.embedding, models.lexical, models.sparse):
         assert set(m.features) <= set(FEATURES) and len(m.coef) == len(m.features) == len(m.mean)
         assert 0.0 < m.threshold < 1.0
 
