@@ -72,7 +72,9 @@ class StoryStage:
     def assign(self, article_ids: Sequence[int]) -> AssignCounts:
         """Near-duplicates and stories for the given articles (already-placed ones are
         skipped), together with the articles whose text changed since they were placed."""
-        prepared = self._prepare_outside_lock(article_ids)
+        # a restarting database fails the preparation like the transaction: both are run again
+        prepared = retry_on_conflict(lambda: self._prepare_outside_lock(article_ids),
+                                     what=f"preparing {len(article_ids)} article(s) for the story stage")
 
         def transaction() -> AssignCounts:
             with self._one_at_a_time, self.db.begin() as conn:
