@@ -31,7 +31,6 @@ _LETTERS = re.compile(r"[^\W\d_]+")                     # names: apostrophes and
 _OPENS = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“«¿¡(]\s*)$")  # what precedes a sentence's first word
 NAME_STEM = 6        # names are cut to this many letters (inflected forms meet)
 NAME_ZIPF = 4.0      # in a script without letter case, a word rarer than this is a name
-CAPS_ZIPF = 5.5      # a capitalized word inside a sentence rarer than this is a name
 COMMON_ZIPF = 6.0    # a word this common in its language is a function word, in any language
 _NUMBER = re.compile(r"(?<![\w.,])\d[\d.,]*(?![\w])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“«¿¡(]?[A-ZÀ-ÖØ-Þ0-9])")
