@@ -464,6 +464,7 @@ class AssignCounts:
     citations: int = 0
     links: int = 0              # stories linked as related (same subject, another event)
     lock_seconds: float = 0.0   # wall time the story lock was held (the serial section)
+    redecided: int = 0          # batches decided again under the lock (another worker committed first)
 
     def add(self, other: "AssignCounts") -> None:
         _add_fields(self, other)

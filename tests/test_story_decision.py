@@ -223,6 +223,36 @@ def test_an_article_whose_text_changed_is_placed_again(engine: Engine) -> None:
     assert stories.assign(engine, [], cfg).revised == 0
 
 
+def test_a_batch_is_decided_again_under_the_lock_when_another_worker_committed_meanwhile(engine: Engine) -> None:
+    """A batch decides before it takes the story lock; when another worker's batch committed in
+    between (the story clock moved), it rolls back and decides again under the lock. Alone, a
+    worker never decides twice."""
+    src = _setup(engine)
+    cfg = StoryConfig(use_embedding=False)
+    quake = store.upsert_articles(engine, [
+        _record(src["wire"], "https://wire.example/quake", *QUAKE[0], 0),
+        _record(src["voa"], "https://voa.example/quake", *QUAKE[1], 1)])
+    bank = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/rates", *BANK, 24 * 30)])
+    worker_a, worker_b = stories.StoryStage(engine, cfg), stories.StoryStage(engine, cfg)
+    b_counts = []
+    worker_a.before_lock = lambda: b_counts.append(worker_b.assign(bank.new_ids))
+    a_counts = worker_a.assign(quake.new_ids)
+    assert len(b_counts) == 1, "the hook ran once: the second decision was made under the lock"
+    assert b_counts[0].redecided == 0 and b_counts[0].stories_new == 1
+    assert a_counts.redecided == 1 and a_counts.processed == 2 and a_counts.stories_new == 1
+    worker_a.before_lock = None
+    later = store.upsert_articles(engine, [_record(src["daily"], "https://daily.example/quake", *QUAKE[2], 2)])
+    again = worker_a.assign(later.new_ids)
+    assert again.redecided == 0 and again.stories_joined == 1
+    placed = _story_of(engine)
+    assert len(placed) == 4, "every article placed once"
+    assert placed["https://wire.example/quake"] == placed["https://voa.example/quake"] == placed["https://daily.example/quake"]
+    assert placed["https://daily.example/rates"] != placed["https://wire.example/quake"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stories")).scalar_one() == 2  # nothing left by the rollback
+        assert conn.execute(text("SELECT tick FROM story_clock")).scalar_one() == 3  # three batches committed
+
+
 def test_window_profiles_are_reused_only_while_their_rows_are_unchanged(engine: Engine) -> None:
     """The profile cache across batches: a batch's own changes to its profiles never leak into
     the next load, and a write to the row (by anyone, or earlier in the same transaction) is seen."""

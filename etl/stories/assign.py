@@ -6,15 +6,18 @@ A batch goes in two steps:
 1. **Outside the story lock** — what depends on the article alone: its text features, its
    sentence embedding (one encoder call for the batch) and its MinHash bands; the features are
    cached in ``article_features``; the window's profiles are read into the stage's cache.
-2. **Under the lock** (one PostgreSQL advisory lock per database, so that concurrent runs
-   cannot interleave and the stories are a function of the order of the batches): the
-   articles still unplaced, with those whose text changed since they were placed (queued in
-   ``story_rescore`` by a trigger: taken out of their story and placed again), go through
-   the engine in processing order (event time = published_at else first_seen_at, then id),
-   and everything the batch decided is written in the same transaction.
+2. **One transaction, committed under the lock** (one PostgreSQL advisory lock per database,
+   so that concurrent runs cannot interleave and the stories are a function of the order of
+   the batches): the articles still unplaced, with those whose text changed since they were
+   placed (queued in ``story_rescore`` by a trigger: taken out of their story and placed
+   again), go through the engine in processing order (event time = published_at else
+   first_seen_at, then id), and everything the batch decided is written. The batch decides
+   *before* taking the lock and checks the story clock (sql/0017_story_clock.sql) once it
+   holds it: when another worker's batch committed meanwhile, it rolls back and decides again
+   under the lock (``AssignCounts.redecided``).
 
 The lock is the one serial section when workers share a database: ``AssignCounts.lock_seconds``
-is how long a batch held it.
+is how long a batch held it (with one worker: the clock check and the commit).
 
 A rerun changes nothing (processed articles carry ``article_features.assigned_at``);
 :func:`recluster` rebuilds a window from scratch.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -56,6 +59,10 @@ def _lang(code: str | None) -> str | None:
     return code.split("-")[0].split("_")[0].lower() if code else None
 
 
+class _Stale(Exception):
+    """Another story transaction committed while a batch decided without the lock."""
+
+
 class StoryStage:
     """The story stage of one process on one database: the engine (and the window state it
     carries from batch to batch) and the profile cache. A run's story lane holds one for the
@@ -68,6 +75,8 @@ class StoryStage:
         self.engine = StoryEngine(config, models)
         self.cache = ProfileCache()
         self._one_at_a_time = threading.Lock()
+        # called between deciding a batch and taking the lock (tests: another worker commits there)
+        self.before_lock: Callable[[], object] | None = None
 
     def assign(self, article_ids: Sequence[int]) -> AssignCounts:
         """Near-duplicates and stories for the given articles (already-placed ones are
@@ -76,30 +85,57 @@ class StoryStage:
         prepared = retry_on_conflict(lambda: self._prepare_outside_lock(article_ids),
                                      what=f"preparing {len(article_ids)} article(s) for the story stage")
 
-        def transaction() -> AssignCounts:
-            with self._one_at_a_time, self.db.begin() as conn:
-                conn.execute(query("stories/lock"), {"k": LOCK_KEY})
-                held_from = time.perf_counter()
-                revised = set(conn.execute(query("stories/take_revised"), {"n": REVISED_PER_BATCH}).scalars())
-                if revised:
-                    _release(conn, sorted(revised))
-                    conn.execute(query("stories/forget_features"), {"ids": sorted(revised)})
-                # another worker may have placed some of them while this one prepared
-                still = set(conn.execute(query("stories/still_unassigned"),
-                                         {"ids": [p.item.id for p in prepared]}).scalars()) if prepared else set()
-                arts = [p for p in prepared if p.item.id in still and p.item.id not in revised]
-                if revised:  # their text changed: prepared again, under the lock (a few per batch)
-                    arts += self._prepare(conn, sorted(revised))
-                    arts.sort(key=lambda p: (p.item.time, p.item.id))
-                result = self.engine.step(PostgresRepository(conn, self.cache), arts)
-                counts = result.counts
-                counts.revised = len(revised)
-            counts.lock_seconds = time.perf_counter() - held_from  # commit included
-            return counts
+        def attempt() -> AssignCounts:
+            try:
+                return self._place(prepared, locked=False)
+            except _Stale:  # another worker placed articles meanwhile: decide again, under the lock
+                counts = self._place(prepared, locked=True)
+                counts.redecided += 1
+                return counts
 
         # a concurrent load's trigger (articles → stories) can deadlock with us; the whole batch
         # rolled back, so it is simply run again
-        return retry_on_conflict(transaction, what=f"assigning stories to {len(article_ids)} article(s)")
+        return retry_on_conflict(attempt, what=f"assigning stories to {len(article_ids)} article(s)")
+
+    def _place(self, prepared: list[Prepared], locked: bool) -> AssignCounts:
+        """One transaction: the batch decided and written, then committed under the story lock.
+
+        ``locked=False`` (the first try): the batch is decided without the lock, in its own
+        transaction, reading the story clock first (sql/0017_story_clock.sql); the lock is
+        taken just before the commit and the clock read again. Unchanged, no other story
+        transaction committed while this one read, so its decisions are the ones it would have
+        made under the lock; changed, :class:`_Stale` rolls everything back (the engine's window
+        state recounts what the batch touched at its next sync). ``locked=True``: the lock is
+        taken first, as a batch that must not fail again."""
+        with self._one_at_a_time, self.db.begin() as conn:
+            held_from = time.perf_counter()
+            if locked:
+                conn.execute(query("stories/lock"), {"k": LOCK_KEY})
+            seen = conn.execute(query("stories/clock")).scalar_one()
+            revised = set(conn.execute(query("stories/take_revised"), {"n": REVISED_PER_BATCH}).scalars())
+            if revised:
+                _release(conn, sorted(revised))
+                conn.execute(query("stories/forget_features"), {"ids": sorted(revised)})
+            # another worker may have placed some of them while this one prepared
+            still = set(conn.execute(query("stories/still_unassigned"),
+                                     {"ids": [p.item.id for p in prepared]}).scalars()) if prepared else set()
+            arts = [p for p in prepared if p.item.id in still and p.item.id not in revised]
+            if revised:  # their text changed: prepared again, in the transaction (a few per batch)
+                arts += self._prepare(conn, sorted(revised))
+                arts.sort(key=lambda p: (p.item.time, p.item.id))
+            result = self.engine.step(PostgresRepository(conn, self.cache), arts)
+            if not locked:
+                if self.before_lock is not None:
+                    self.before_lock()
+                held_from = time.perf_counter()
+                conn.execute(query("stories/lock"), {"k": LOCK_KEY})
+                if conn.execute(query("stories/clock")).scalar_one() != seen:
+                    raise _Stale
+            conn.execute(query("stories/tick"))
+            counts = result.counts
+            counts.revised = len(revised)
+        counts.lock_seconds = time.perf_counter() - held_from  # commit included
+        return counts
 
     def _prepare_outside_lock(self, article_ids: Sequence[int]) -> list[Prepared]:
         if not article_ids:
@@ -176,6 +212,7 @@ def recluster(engine: Engine, since: datetime, config: StoryConfig = DEFAULT_CON
         conn.execute(query("stories/lock"), {"k": LOCK_KEY})
         ids = conn.execute(query("stories/recluster_articles"), {"since": since}).scalars().all()
         _release(conn, ids)
+        conn.execute(query("stories/tick"))
     return assign_pending(engine, config, since=since)
 
 
