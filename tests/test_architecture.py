@@ -64,7 +64,7 @@ INNER = {
     "parse": ["dates", "feeds", "sitemaps", "extract", "warmup", "pool", "normalize"],
     "store": ["queries", "retry", "migrations", "db", "sources", "feeds", "articles", "runs", "claims",
               "backfills", "unarchived"],
-    "stories": ["lexicon", "features", "dedup", "attribution", "profile", "index", "model", "window", "reach",
+    "stories": ["lexicon", "features", "dedup", "attribution", "profile", "index", "model", "window", "similarity", "reach",
                 "matcher", "snapshot", "repository", "engine", "memory", "postgres", "assign"],
     "jobs": ["cpu", "submit", "runs", "archiving", "polling", "batch", "story_lane", "cycle", "reextract", "backfill",
              "maintenance", "metrics"],
