@@ -98,6 +98,10 @@ class StoryConfig:
     (docs/stories.md)."""
 
     window_hours: float = 72.0
+    # the candidate stories of the window an article is scored against: the ones sharing the
+    # most names, numbers and content words with it (a full window at 2,000 articles a day
+    # offers ~150 stories sharing two content words; the dev sets never exceed 18)
+    max_candidates: int = 32
     # with an attribution cue naming an outlet of the story ("según la VOA"), the article joins
     # it at this probability of the model (lower than the model's own bar)
     cites_probability: float = 0.2

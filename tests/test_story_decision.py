@@ -19,6 +19,7 @@ from etl.fetch.urls import canonicalize
 from etl.models import ArticleRecord
 from etl.parse.normalize import content_hash
 from etl.stories import model
+from etl.stories.index import candidate_hits
 from etl.stories.matcher import Matcher
 from etl.stories.memory import cluster
 from etl.stories.model import FEATURES, load_models
@@ -92,6 +93,27 @@ def test_matcher_joins_the_same_event_and_opens_a_new_story_for_another() -> Non
     assert m.decide(q2).story_id == 1
     far = replace(bank, id=9, time=T0 + timedelta(days=10))
     assert m.decide(far).story_id is None  # same words, outside the 72-hour window
+
+
+def test_an_article_is_scored_against_the_stories_that_share_the_most_with_it() -> None:
+    """A full window offers an article many stories that share two common words with it; it is
+    scored against the ``max_candidates`` that share the most (names and numbers count twice)."""
+    cfg = StoryConfig(use_embedding=False, max_candidates=2)
+    q1, q2, q3, bank = _items(cfg)
+    m = Matcher({}, cfg)
+    m.open(1, bank)
+    m.open(2, q1)
+    m.open(3, q3)
+    m.open(4, build_item(7, 1, "en", T0 + timedelta(hours=5), "Storm cuts power to coastal homes", None,
+                         "A winter storm cut power to homes along the coast; buildings lost roofs and the "
+                         "region's roads were closed.", cfg))  # shares a few common words with the quake
+    wide = Matcher(dict(m.profiles), replace(cfg, max_candidates=32))
+    everyone = [p.story_id for p in wide.active(q2)]
+    assert len(everyone) > 2, "the test needs more candidates than the cap"
+    hits = candidate_hits(q2, wide.index)
+    best_two = sorted(sorted(everyone, key=lambda sid: (-hits[sid], sid))[:2])
+    assert [p.story_id for p in m.active(q2)] == best_two == [2, 3]  # the quake's stories, by id
+    assert m.decide(q2).story_id in (2, 3)
 
 
 def test_converged_stories_merge_into_the_older_one() -> None:

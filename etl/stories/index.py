@@ -52,14 +52,21 @@ class CandidateIndex:
                         del index[k]
 
 
-def candidates(art: Item, inv: CandidateIndex) -> set[int]:
-    """Stories sharing an entity or number, or two content words, with the article (a story
-    merged away may still be listed: callers skip ids they no longer hold)."""
-    out: set[int] = set()
-    for e in list(art.entities) + list(art.numbers):
-        out |= inv.entities.get(e, set())
+def candidate_hits(art: Item, inv: CandidateIndex) -> dict[int, int]:
+    """Stories sharing an entity or number, or two content words, with the article, each with
+    how much it shares: names and numbers count twice, content words once (a story merged
+    away may still be listed: callers skip ids they no longer hold)."""
     hits: Counter = Counter()
+    for e in set(art.entities) | set(art.numbers):
+        hits.update(inv.entities.get(e, ()))
+    named = set(hits)
+    for sid in named:
+        hits[sid] *= 2
+    words: Counter = Counter()
     for t in art.terms:
-        hits.update(inv.terms.get(t, ()))
-    out |= {sid for sid, n in hits.items() if n >= 2}
-    return out
+        words.update(inv.terms.get(t, ()))
+    for sid, n in words.items():
+        if n >= 2 or sid in named:
+            hits[sid] += n
+    return dict(hits)
+

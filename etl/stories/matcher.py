@@ -21,7 +21,7 @@ import numpy as np
 
 from etl.config import StoryConfig
 from etl.models import MatchMethod
-from etl.stories.index import candidates
+from etl.stories.index import candidate_hits
 from etl.stories.model import FEATURES, JoinModels, load_models
 from etl.stories.profile import Item, Profile
 from etl.stories.reach import Reach
@@ -76,14 +76,17 @@ class Matcher:
     # --- which stories -------------------------------------------------------------------
 
     def active(self, art: Item) -> list[Profile]:
-        """Candidate stories in the window around the article, by id."""
+        """Candidate stories in the window around the article, by id: at most
+        ``cfg.max_candidates``, those sharing the most with it (ties: the lower id)."""
         window = timedelta(hours=self.cfg.window_hours)
-        out = []
-        for sid in sorted(candidates(art, self.index)):
+        inside = []
+        for sid, shared in candidate_hits(art, self.index).items():
             p = self.profiles.get(sid)
             if p is not None and p.last >= art.time - window and p.first <= art.time + window:
-                out.append(p)
-        return out
+                inside.append((-shared, sid, p))
+        if len(inside) > self.cfg.max_candidates:
+            inside = sorted(inside, key=lambda c: c[:2])[:self.cfg.max_candidates]
+        return [p for _, _, p in sorted(inside, key=lambda c: c[1])]
 
     def candidates(self, art: Item) -> list[Profile]:
         """The window's candidate stories, then the long reach's (older stories sharing a
