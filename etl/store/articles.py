@@ -31,15 +31,6 @@ EXACT_HASH_MIN_WORDS = 30
 _FULL_TEXT = frozenset({ExtractionStatus.OK, ExtractionStatus.RECALL, ExtractionStatus.FEED_CONTENT})
 
 
-def _exact_duplicate(conn: Connection, rec: ArticleRecord) -> tuple[int, str] | None:
-    """The stored article this record duplicates exactly, with the reason, if any."""
-    check_hash = _check_hash(rec)
-    row = conn.execute(query("find_exact_duplicate"), {
-        "canonical_url": rec.canonical_url, "content_hash": rec.content_hash, "check_hash": check_hash,
-    }).first()
-    return (row.article_id, row.reason) if row else None
-
-
 def upsert_articles(engine: Engine, records: Sequence[ArticleRecord],
                     revision_reason: str = "refetch") -> LoadResult:
     """Loads a batch in one transaction; a key repeated in the batch is written once.
@@ -124,12 +115,13 @@ def _json_value(value: Any) -> Any:
 
 
 def _upsert_set(conn: Connection, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
-                revision_reason: str, result: LoadResult) -> None:
-    """The batch in five statements whatever its size (row by row: three per record): exact
-    duplicates looked up, their URLs recorded, the other rows upserted (with revisions), and
-    the feed references linked. Same rules and counts as :func:`_upsert_rows`, which still
-    loads a batch whose records share a text, and each row alone after a failure."""
-    duplicate_of: dict[str, int] = {}
+                revision_reason: str, result: LoadResult, duplicate_of: dict[str, int] | None = None) -> None:
+    """The batch in five statements whatever its size: exact duplicates looked up (against the
+    rows stored before the statement), their URLs recorded, the other rows upserted (with
+    revisions), and the feed references linked, counting into ``result``. ``duplicate_of``
+    (canonical URL → stored article) is filled by the rows and read by the links: a caller that
+    loads a batch in several calls (:func:`_upsert_rows`) passes the same one to each."""
+    duplicate_of = {} if duplicate_of is None else duplicate_of
     if unique:
         found = conn.execute(query("find_exact_duplicates"), {
             "urls": [r.canonical_url for r in unique], "hashes": [r.content_hash for r in unique],
@@ -138,7 +130,7 @@ def _upsert_set(conn: Connection, unique: Sequence[ArticleRecord], links: Sequen
             conn.execute(query("record_exact_duplicates"), {
                 "urls": [f.canonical_url for f in found], "article_ids": [f.article_id for f in found],
                 "reasons": [f.reason for f in found]})
-            duplicate_of = {f.canonical_url: f.article_id for f in found}
+            duplicate_of.update((f.canonical_url, f.article_id) for f in found)
             result.duplicates += len(found)
         rows = [r for r in unique if r.canonical_url not in duplicate_of]
         if rows:
@@ -176,37 +168,13 @@ def _upsert_set(conn: Connection, unique: Sequence[ArticleRecord], links: Sequen
 
 def _upsert_rows(conn: Connection, unique: Sequence[ArticleRecord], links: Sequence[ArticleRecord],
                  revision_reason: str, result: LoadResult, duplicate_of: dict[str, int]) -> None:
-    """Writes ``unique`` rows then the ``links`` (feed references), counting into ``result``;
-    ``duplicate_of`` (canonical URL → stored article) is filled by the rows, read by the links."""
+    """The batch's statements one record at a time, then the links: each record sees the ones
+    before it as stored, so that a record can be an exact duplicate of an earlier one of the
+    same batch (and, in a savepoint of its own, fail alone)."""
     for rec in unique:
-        dup = _exact_duplicate(conn, rec)
-        if dup is not None:
-            duplicate_of[rec.canonical_url] = dup[0]
-            conn.execute(query("record_exact_duplicate"), {
-                "canonical_url": rec.canonical_url, "article_id": dup[0], "reason": dup[1]})
-            result.duplicates += 1
-            continue
-        params = asdict(rec)
-        del params["notes"]
-        params["revision_reason"] = revision_reason
-        row = conn.execute(query("upsert_article"), params).first()
-        if row is None:
-            result.unchanged += 1
-        elif row.inserted:
-            result.inserted += 1
-            result.new_ids.append(row.id)
-        else:
-            result.updated += 1
-    for rec in links:
-        if rec.canonical_url in duplicate_of:
-            conn.execute(query("link_duplicate_feed"), {
-                "feed_id": rec.feed_id, "entry_key": rec.entry_key, "entry_url": rec.url,
-                "article_id": duplicate_of[rec.canonical_url]})
-        else:
-            conn.execute(query("link_article_feed"), {
-                "feed_id": rec.feed_id, "entry_key": rec.entry_key,
-                "entry_url": rec.url, "canonical_url": rec.canonical_url,
-            })
+        _upsert_set(conn, [rec], [], revision_reason, result, duplicate_of)
+    if links:
+        _upsert_set(conn, [], links, revision_reason, result, duplicate_of)
 
 
 @retry_transient("looking up stored URLs")

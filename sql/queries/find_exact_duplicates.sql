@@ -1,6 +1,8 @@
--- find_exact_duplicate for a whole batch in one statement: for each incoming record (canonical
--- URL, content hash, whether its hash may be used), the stored article it duplicates and why.
--- Only records with a duplicate come back. Same rule per record as find_exact_duplicate.sql.
+-- Incoming records already stored under another identity: for each (canonical URL, content
+-- hash, whether its hash may be used), the stored article it duplicates and why — its
+-- canonical URL was recorded as an extra URL of an article, or (for a real body) the same
+-- normalized text is stored under another URL. A record whose canonical URL is itself stored
+-- is an update, never a duplicate. Only records with a duplicate come back.
 SELECT r.canonical_url, d.article_id, d.reason
   FROM unnest(CAST(:urls AS text[]), CAST(:hashes AS text[]), CAST(:check_hash AS boolean[]))
        AS r(canonical_url, content_hash, check_hash)

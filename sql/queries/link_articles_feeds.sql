@@ -1,4 +1,4 @@
--- link_article_feed for a whole batch (each (feed_id, entry_key) once; in key order, so two
+-- The feed references of loaded articles (each (feed_id, entry_key) once; in key order, so two
 -- runs linking overlapping entries lock them in the same order).
 INSERT INTO article_feeds (feed_id, entry_key, article_id, entry_url)
 SELECT l.feed_id, l.entry_key, a.id, l.entry_url

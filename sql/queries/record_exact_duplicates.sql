@@ -1,5 +1,4 @@
--- record_exact_duplicate for a whole batch: the extra URLs of exact duplicates; the first
--- reason recorded stays.
+-- The extra URLs of exact duplicates; the first reason recorded stays.
 INSERT INTO article_urls (url, article_id, reason)
 SELECT u, a, r
   FROM unnest(CAST(:urls AS text[]), CAST(:article_ids AS bigint[]), CAST(:reasons AS text[])) AS d(u, a, r)

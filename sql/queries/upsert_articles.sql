@@ -1,10 +1,13 @@
--- upsert_article for a whole batch in one statement (:rows, a JSON array of records, each
--- canonical URL once): the same rules row by row — a rerun with the same content writes
--- nothing, a worse extraction ('failed') never overwrites a good one, and a row whose text
--- changed keeps its previous version in article_revisions. Returns the rows written, with
--- their id and whether they are new; a record not returned was unchanged.
--- Rows are inserted in canonical-URL order: new ids follow that order (as row by row), and two
--- runs loading overlapping batches lock rows in the same order.
+-- Articles in one statement (:rows, a JSON array of records, each canonical URL once), one row
+-- per canonical URL: a rerun with the same content writes nothing, a worse extraction
+-- ('failed') never overwrites a good one, and a row whose text changed keeps its previous
+-- version in article_revisions in the same statement (:revision_reason is 'refetch' for a page
+-- fetched again, 'reextract' for a re-run of extraction over the archive). `prev` reads the
+-- rows as of the statement's snapshot (no FOR UPDATE: a locking read of a row that `up`
+-- updates in the same statement returns nothing); if two writes of one URL race, the revision
+-- holds the older text. Returns the rows written, with their id and whether they are new; a
+-- record not returned was unchanged. Rows are inserted in canonical-URL order: new ids follow
+-- that order, and two runs loading overlapping batches lock rows in the same order.
 WITH incoming AS MATERIALIZED (
     SELECT *
       FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
@@ -37,7 +40,9 @@ ON CONFLICT (canonical_url) DO UPDATE
        language = excluded.language,
        authors = excluded.authors,
        published_at = COALESCE(articles.published_at, excluded.published_at),
-       -- as in upsert_article.sql
+       -- A revision of real text: the page's own newer modified time, else now. A first good
+       -- extraction after a failure or a summary, or a re-extraction, is not a new version of
+       -- the article: keep what the page says.
        updated_at = CASE
            WHEN :revision_reason = 'refetch' AND articles.content_hash IS NOT NULL
                 AND articles.extraction_status NOT IN ('failed', 'feed_summary')
