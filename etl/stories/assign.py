@@ -124,17 +124,19 @@ class StoryStage:
                 arts += self._prepare(conn, sorted(revised))
                 arts.sort(key=lambda p: (p.item.time, p.item.id))
             result = self.engine.step(PostgresRepository(conn, self.cache), arts)
-            if not locked:
+            changed = bool(arts or revised)  # nothing to place: no lock, no tick (no one decides again)
+            if changed and not locked:
                 if self.before_lock is not None:
                     self.before_lock()
                 held_from = time.perf_counter()
                 conn.execute(query("stories/lock"), {"k": LOCK_KEY})
                 if conn.execute(query("stories/clock")).scalar_one() != seen:
                     raise _Stale
-            conn.execute(query("stories/tick"))
+            if changed:
+                conn.execute(query("stories/tick"))
             counts = result.counts
             counts.revised = len(revised)
-        counts.lock_seconds = time.perf_counter() - held_from  # commit included
+        counts.lock_seconds = time.perf_counter() - held_from if changed or locked else 0.0  # commit included
         return counts
 
     def _prepare_outside_lock(self, article_ids: Sequence[int]) -> list[Prepared]:
